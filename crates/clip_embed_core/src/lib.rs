@@ -1,0 +1,21 @@
+//! clip_embed's pure-Rust core: everything that computes a CLIP embedding,
+//! with no Postgres in it, so `cargo test -p clip_embed_core` exercises it alone.
+//!
+//! * [`tokenize`]: OpenAI's CLIP tokenization over a `tokenizer.json`
+//! * [`preprocess`]: OpenAI's image transform, PIL's behaviour included
+//! * [`session`]: ONNX Runtime loading, tower sessions, cancellable runs
+//! * [`model`]: model folders and the per-backend registry of loaded towers
+//! * [`math`]: cosine similarity and normalisation with pgvector's edge cases
+//! * [`config`], [`error`]: model configuration, model names, and the error type
+
+pub mod config;
+pub mod error;
+pub mod math;
+pub mod model;
+pub mod preprocess;
+pub mod session;
+pub mod tokenize;
+
+pub use error::{Error, ErrorKind, Result};
+pub use model::{ModelInfo, Registry, Settings};
+pub use preprocess::ImageLimits;

@@ -1,0 +1,395 @@
+//! Model folders and the per-process registry of loaded towers.
+//!
+//! A model is a folder under the model directory:
+//!
+//! ```text
+//! <model_dir>/<name>/visual.onnx       pixels [N,3,S,S] float32 -> [N,D]
+//! <model_dir>/<name>/textual.onnx      token ids [N,L] int32|int64 -> [N,D]
+//! <model_dir>/<name>/tokenizer.json    optional; else <model_dir>/tokenizer.json
+//! <model_dir>/<name>/clip_config.json  optional; sizes, mean/std, description
+//! ```
+//!
+//! Each tower loads on first use and stays loaded for the life of the
+//! [`Registry`] (one per backend): a backend that only embeds text never
+//! loads the vision tower.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{validate_model_name, ModelConfig};
+use crate::error::{io_error, Error, Result};
+use crate::math::l2_normalize;
+use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
+use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
+use crate::tokenize::ClipTokenizer;
+
+/// File name of the vision tower in a model folder.
+pub const VISUAL_FILE: &str = "visual.onnx";
+/// File name of the text tower in a model folder.
+pub const TEXTUAL_FILE: &str = "textual.onnx";
+/// File name of the tokenizer, in the model folder or the model directory.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// OpenAI CLIP's sizes, used where neither the config nor the graph says.
+const DEFAULT_IMAGE_SIZE: u32 = 224;
+const DEFAULT_CONTEXT_LENGTH: usize = 77;
+
+/// What a call needs from the settings; the SQL layer fills it from its GUCs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Folder holding one sub-folder per model.
+    pub model_dir: PathBuf,
+    /// Absolute path of `libonnxruntime.so`.
+    pub onnxruntime_path: PathBuf,
+    /// ORT intra-op threads per session.
+    pub intra_op_threads: usize,
+    /// Image size limits.
+    pub limits: ImageLimits,
+    /// Polled during model runs; true cancels.
+    pub cancel: Option<CancelCheck>,
+}
+
+/// One row of `clip_models()`.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub embed_dim: Option<usize>,
+    pub image_size: Option<u32>,
+    pub context_length: Option<usize>,
+    /// `sha256:` and the first 16 hex digits of a hash over the model's files.
+    pub fingerprint: String,
+    pub description: Option<String>,
+    /// Milliseconds the text tower took to load, if this registry has it loaded.
+    pub text_load_ms: Option<f64>,
+    /// Milliseconds the vision tower took to load, if this registry has it loaded.
+    pub image_load_ms: Option<f64>,
+}
+
+impl ModelInfo {
+    fn unusable(name: String, path: PathBuf, problem: Error) -> ModelInfo {
+        ModelInfo {
+            name,
+            path,
+            embed_dim: None,
+            image_size: None,
+            context_length: None,
+            fingerprint: String::new(),
+            description: Some(format!("unusable: {problem}")),
+            text_load_ms: None,
+            image_load_ms: None,
+        }
+    }
+}
+
+struct TextTower {
+    tower: Tower,
+    tokenizer: ClipTokenizer,
+}
+
+struct Model {
+    dir: PathBuf,
+    config: ModelConfig,
+    visual: Option<Tower>,
+    textual: Option<TextTower>,
+    fingerprint: Option<(Vec<FileStamp>, String)>,
+}
+
+/// (path, length, mtime) of a file the fingerprint covered; a change recomputes it.
+type FileStamp = (PathBuf, u64, Option<SystemTime>);
+
+/// The loaded runtime and models of one process (a Postgres backend).
+#[derive(Default)]
+pub struct Registry {
+    models: HashMap<PathBuf, Model>,
+}
+
+impl Registry {
+    /// An empty registry; nothing loads until first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Embeds one text with the named model's text tower.
+    pub fn embed_text(
+        &mut self,
+        settings: &Settings,
+        model: &str,
+        text: &str,
+        normalize: bool,
+    ) -> Result<Vec<f32>> {
+        let dir = model_path(settings, model)?;
+        self.ensure_text_tower(settings, &dir)?;
+        let text_tower = self
+            .models
+            .get_mut(&dir)
+            .and_then(|m| m.textual.as_mut())
+            .expect("loaded above");
+        let ids = text_tower.tokenizer.encode(text)?;
+        let mut embedding = text_tower.tower.embed_ids(&ids, settings.cancel)?;
+        finish(&mut embedding, normalize);
+        Ok(embedding)
+    }
+
+    /// Embeds one encoded image with the named model's vision tower.
+    pub fn embed_image(
+        &mut self,
+        settings: &Settings,
+        model: &str,
+        bytes: &[u8],
+        normalize: bool,
+    ) -> Result<Vec<f32>> {
+        let dir = model_path(settings, model)?;
+        self.ensure_visual_tower(settings, &dir)?;
+        let model = self.models.get_mut(&dir).expect("loaded above");
+        let tower = model.visual.as_mut().expect("loaded above");
+        let spec = PixelSpec {
+            image_size: model
+                .config
+                .image_size
+                .or(tower.image_size())
+                .unwrap_or(DEFAULT_IMAGE_SIZE),
+            mean: model.config.mean(),
+            std: model.config.std(),
+        };
+        let pixels = preprocess(bytes, &spec, &settings.limits)?;
+        let mut embedding = tower.embed_pixels(pixels, spec.image_size, settings.cancel)?;
+        finish(&mut embedding, normalize);
+        Ok(embedding)
+    }
+
+    /// Every model folder under the model directory, with what this registry has loaded.
+    pub fn list_models(&mut self, settings: &Settings) -> Result<Vec<ModelInfo>> {
+        let entries = std::fs::read_dir(&settings.model_dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingFile {
+                what: "model directory",
+                path: settings.model_dir.clone(),
+            },
+            _ => io_error(&settings.model_dir, e),
+        })?;
+        let mut names: Vec<String> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| {
+                entry.path().join(VISUAL_FILE).exists() || entry.path().join(TEXTUAL_FILE).exists()
+            })
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| validate_model_name(name).is_ok())
+            .collect();
+        names.sort();
+        let mut rows = Vec::with_capacity(names.len());
+        for name in names {
+            let dir = settings.model_dir.join(&name);
+            let model = match self.model(&dir) {
+                Ok(model) => model,
+                Err(problem) => {
+                    // One unusable folder must not hide the others.
+                    rows.push(ModelInfo::unusable(name, dir, problem));
+                    continue;
+                }
+            };
+            let fingerprint = model.fingerprint(&settings.model_dir)?;
+            let visual = model.visual.as_ref();
+            let textual = model.textual.as_ref();
+            rows.push(ModelInfo {
+                name,
+                embed_dim: model
+                    .config
+                    .embed_dim
+                    .or(visual.and_then(|t| t.output_dim))
+                    .or(textual.and_then(|t| t.tower.output_dim)),
+                image_size: model
+                    .config
+                    .image_size
+                    .or(visual.and_then(Tower::image_size)),
+                context_length: model
+                    .config
+                    .context_length
+                    .or(textual.map(|t| t.tokenizer.context_length())),
+                fingerprint,
+                description: model.config.description.clone(),
+                text_load_ms: textual.map(|t| t.tower.load_time.as_secs_f64() * 1e3),
+                image_load_ms: visual.map(|t| t.load_time.as_secs_f64() * 1e3),
+                path: dir,
+            });
+        }
+        Ok(rows)
+    }
+
+    fn model(&mut self, dir: &Path) -> Result<&mut Model> {
+        if !self.models.contains_key(dir) {
+            let config = ModelConfig::load(dir)?;
+            let model = Model {
+                dir: dir.to_path_buf(),
+                config,
+                visual: None,
+                textual: None,
+                fingerprint: None,
+            };
+            self.models.insert(dir.to_path_buf(), model);
+        }
+        Ok(self.models.get_mut(dir).expect("inserted above"))
+    }
+
+    fn ensure_visual_tower(&mut self, settings: &Settings, dir: &Path) -> Result<()> {
+        let threads = settings.intra_op_threads;
+        if self
+            .models
+            .get(dir)
+            .and_then(|m| m.visual.as_ref())
+            .is_some_and(|t| t.threads == threads)
+        {
+            return Ok(());
+        }
+        let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
+        let model = self.model(dir)?;
+        model.visual = None;
+        let tower = Tower::load(runtime, &dir.join(VISUAL_FILE), TowerKind::Visual, threads)?;
+        if let (Some(configured), Some(graph)) = (model.config.image_size, tower.image_size()) {
+            if configured != graph {
+                return Err(Error::InvalidModel(format!(
+                    "{} says image_size {configured}, but {VISUAL_FILE} takes {graph}",
+                    crate::config::CONFIG_FILE
+                )));
+            }
+        }
+        model.check_dim(tower.output_dim)?;
+        model.visual = Some(tower);
+        Ok(())
+    }
+
+    fn ensure_text_tower(&mut self, settings: &Settings, dir: &Path) -> Result<()> {
+        let threads = settings.intra_op_threads;
+        if self
+            .models
+            .get(dir)
+            .and_then(|m| m.textual.as_ref())
+            .is_some_and(|t| t.tower.threads == threads)
+        {
+            return Ok(());
+        }
+        let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
+        let model = self.model(dir)?;
+        model.textual = None;
+        let tower = Tower::load(
+            runtime,
+            &dir.join(TEXTUAL_FILE),
+            TowerKind::Textual,
+            threads,
+        )?;
+        let context_length = model
+            .config
+            .context_length
+            .or(tower.context_length())
+            .unwrap_or(DEFAULT_CONTEXT_LENGTH);
+        if let Some(graph) = tower.context_length() {
+            if graph != context_length {
+                return Err(Error::InvalidModel(format!(
+                    "{} says context_length {context_length}, but {TEXTUAL_FILE} takes {graph}",
+                    crate::config::CONFIG_FILE
+                )));
+            }
+        }
+        model.check_dim(tower.output_dim)?;
+        let tokenizer =
+            ClipTokenizer::from_file(&tokenizer_path(&settings.model_dir, dir), context_length)?;
+        model.textual = Some(TextTower { tower, tokenizer });
+        Ok(())
+    }
+}
+
+impl Model {
+    /// Both towers, and the config if it says, must agree on the embedding width.
+    fn check_dim(&self, dim: Option<usize>) -> Result<()> {
+        let others = [
+            self.config.embed_dim,
+            self.visual.as_ref().and_then(|t| t.output_dim),
+            self.textual.as_ref().and_then(|t| t.tower.output_dim),
+        ];
+        if let (Some(dim), Some(other)) = (dim, others.into_iter().flatten().next()) {
+            if dim != other {
+                return Err(Error::InvalidModel(format!(
+                    "model \"{}\" mixes embedding widths {dim} and {other}",
+                    self.dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A content hash over the model's files, recomputed only when one changes size or mtime.
+    fn fingerprint(&mut self, model_dir: &Path) -> Result<String> {
+        let mut files = vec![
+            self.dir.join(VISUAL_FILE),
+            self.dir.join(TEXTUAL_FILE),
+            tokenizer_path(model_dir, &self.dir),
+            self.dir.join(crate::config::CONFIG_FILE),
+        ];
+        files.retain(|f| f.exists());
+        let stamps: Vec<FileStamp> = files
+            .iter()
+            .map(|f| {
+                let meta = std::fs::metadata(f).map_err(|e| io_error(f, e))?;
+                Ok((f.clone(), meta.len(), meta.modified().ok()))
+            })
+            .collect::<Result<_>>()?;
+        if let Some((cached, value)) = &self.fingerprint {
+            if *cached == stamps {
+                return Ok(value.clone());
+            }
+        }
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        for file in &files {
+            hasher.update(
+                file.file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            );
+            let mut reader = std::fs::File::open(file).map_err(|e| io_error(file, e))?;
+            loop {
+                let n = reader.read(&mut buffer).map_err(|e| io_error(file, e))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..n]);
+            }
+        }
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let value = format!("sha256:{hex}");
+        self.fingerprint = Some((stamps, value.clone()));
+        Ok(value)
+    }
+}
+
+/// The folder of model `name`, checked to exist.
+fn model_path(settings: &Settings, name: &str) -> Result<PathBuf> {
+    validate_model_name(name)?;
+    let dir = settings.model_dir.join(name);
+    if !dir.join(VISUAL_FILE).exists() && !dir.join(TEXTUAL_FILE).exists() {
+        return Err(Error::UnknownModel {
+            name: name.to_string(),
+            dir: settings.model_dir.clone(),
+        });
+    }
+    Ok(dir)
+}
+
+fn tokenizer_path(model_dir: &Path, dir: &Path) -> PathBuf {
+    let own = dir.join(TOKENIZER_FILE);
+    if own.exists() {
+        own
+    } else {
+        model_dir.join(TOKENIZER_FILE)
+    }
+}
+
+fn finish(embedding: &mut [f32], normalize: bool) {
+    if normalize {
+        l2_normalize(embedding);
+    }
+}

@@ -1,0 +1,292 @@
+//! CLIP image preprocessing, as OpenAI's `clip.load(...)[1]` (`_transform`) does it:
+//! `Resize(S, BICUBIC)` of the shorter side, `CenterCrop(S)`, `convert("RGB")`,
+//! `ToTensor()`, `Normalize(mean, std)`, laid out NCHW.
+//!
+//! The reference runs on PIL images, and PIL's resize depends on the image's
+//! mode, which we reproduce because parity is the point:
+//! * palette and 1-bit images ("P", "1") are resized with NEAREST whatever
+//!   filter is asked for, then converted to RGB;
+//! * images with alpha are resized premultiplied ("RGBa"), then the alpha is dropped;
+//! * 16-bit RGB(A) is read as its high byte, as PIL's "RGB;16B" raw mode does;
+//! * EXIF orientation is not applied (PIL's `Image.open` does not either).
+//!
+//! Bicubic is PIL's a = -0.5 kernel (Catmull-Rom) with PIL's antialiasing
+//! support scaling; `fast_image_resize` implements the same convolution in
+//! fixed point. Measured against PIL: at most a few 8-bit levels per value.
+
+use std::io::Cursor;
+
+use fast_image_resize::{
+    images::Image as ResizeImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
+};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use crate::error::{Error, Result};
+
+/// OpenAI CLIP's per-channel normalisation mean (RGB).
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// OpenAI CLIP's per-channel normalisation standard deviation (RGB).
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// Limits that stop decompression bombs before they allocate.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    /// Largest encoded input accepted, in bytes.
+    pub max_bytes: usize,
+    /// Largest decoded image accepted, in pixels (width x height); also bounds
+    /// the intermediate image of the shorter-side resize.
+    pub max_pixels: u64,
+}
+
+/// How the vision tower wants its pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PixelSpec {
+    /// Side of the square input (224 for ViT-B/16).
+    pub image_size: u32,
+    /// Per-channel mean, RGB.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation, RGB.
+    pub std: [f32; 3],
+}
+
+/// The resampling PIL would use for an image of this mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resample {
+    Nearest,
+    Bicubic,
+}
+
+/// A decoded image in the form PIL would resize it: RGB, or RGBA premultiplied during the resize.
+struct Decoded {
+    width: u32,
+    height: u32,
+    has_alpha: bool,
+    pixels: Vec<u8>,
+    resample: Resample,
+}
+
+/// Decodes `bytes` and returns the `[3, S, S]` normalised tensor (CHW, f32).
+pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Result<Vec<f32>> {
+    let decoded = decode(bytes, limits)?;
+    let size = spec.image_size;
+    let (resized_w, resized_h) = shorter_side_resize(decoded.width, decoded.height, size);
+    if u64::from(resized_w) * u64::from(resized_h) > limits.max_pixels {
+        return Err(Error::LimitExceeded(format!(
+            "image of {}x{} pixels would resize to {resized_w}x{resized_h}, over clip_embed.max_image_pixels ({})",
+            decoded.width, decoded.height, limits.max_pixels
+        )));
+    }
+    let channels = if decoded.has_alpha { 4 } else { 3 };
+    let resized = resize(decoded, resized_w, resized_h)?;
+    // torchvision CenterCrop: int(round((h - S) / 2.0)), Python's round-half-even.
+    let top = round_half_even_half(resized_h - size);
+    let left = round_half_even_half(resized_w - size);
+    let plane = (size * size) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * spec.std[c]));
+    let offset: [f32; 3] = std::array::from_fn(|c| spec.mean[c] / spec.std[c]);
+    for y in 0..size as usize {
+        let row = ((top as usize + y) * resized_w as usize + left as usize) * channels;
+        for x in 0..size as usize {
+            let px = &resized[row + x * channels..row + x * channels + 3];
+            for c in 0..3 {
+                out[c * plane + y * size as usize + x] = f32::from(px[c]) * scale[c] - offset[c];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// torchvision's `Resize(int)`: the shorter side becomes `size`, the longer
+/// `int(size * long / short)` (truncated).
+fn shorter_side_resize(width: u32, height: u32, size: u32) -> (u32, u32) {
+    let long_side =
+        |long: u32, short: u32| (u64::from(size) * u64::from(long) / u64::from(short)) as u32;
+    if width <= height {
+        (size, long_side(height, width))
+    } else {
+        (long_side(width, height), size)
+    }
+}
+
+/// `int(round(n / 2.0))` with Python 3's round-half-to-even.
+fn round_half_even_half(n: u32) -> u32 {
+    let half = n / 2;
+    if n % 2 == 1 && half % 2 == 1 {
+        half + 1
+    } else {
+        half
+    }
+}
+
+fn resize(decoded: Decoded, width: u32, height: u32) -> Result<Vec<u8>> {
+    if (width, height) == (decoded.width, decoded.height) {
+        return Ok(decoded.pixels); // PIL leaves a same-size resize untouched
+    }
+    let pixel_type = if decoded.has_alpha {
+        PixelType::U8x4
+    } else {
+        PixelType::U8x3
+    };
+    let src = ResizeImage::from_vec_u8(decoded.width, decoded.height, decoded.pixels, pixel_type)
+        .map_err(|e| Error::InvalidImage(format!("invalid image buffer: {e}")))?;
+    let mut dst = ResizeImage::new(width, height, pixel_type);
+    let algorithm = match decoded.resample {
+        Resample::Nearest => ResizeAlg::Nearest,
+        Resample::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
+    };
+    let options = ResizeOptions::new()
+        .resize_alg(algorithm)
+        .use_alpha(decoded.has_alpha);
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| Error::InvalidImage(format!("could not resize image: {e}")))?;
+    Ok(dst.into_vec())
+}
+
+fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
+    if bytes.is_empty() {
+        return Err(Error::InvalidImage("image is empty".into()));
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(Error::LimitExceeded(format!(
+            "image of {} bytes is over clip_embed.max_image_bytes ({})",
+            bytes.len(),
+            limits.max_bytes
+        )));
+    }
+    let format = image::guess_format(bytes).map_err(|_| {
+        Error::InvalidImage(
+            "unrecognized image format (expected JPEG, PNG, WebP, GIF, BMP or TIFF)".into(),
+        )
+    })?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp
+            | ImageFormat::Tiff
+    ) {
+        return Err(Error::InvalidImage(format!(
+            "unsupported image format {format:?}"
+        )));
+    }
+    let corrupt = |e: image::ImageError| match e {
+        image::ImageError::Limits(_) => {
+            Error::LimitExceeded(format!("image exceeds a decoding limit: {e}"))
+        }
+        _ => Error::InvalidImage(format!("could not decode {format:?} image: {e}")),
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut decoder_limits = image::Limits::default();
+    // 16-bit RGBA is the widest layout a decoder allocates, plus the conversions' copies.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(decoder_limits);
+    let decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Error::InvalidImage(format!(
+            "image has no pixels ({width}x{height})"
+        )));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(Error::LimitExceeded(format!(
+            "image of {width}x{height} pixels is over clip_embed.max_image_pixels ({})",
+            limits.max_pixels
+        )));
+    }
+    let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let resample = if is_palette_or_bilevel(bytes, format) {
+        Resample::Nearest
+    } else {
+        Resample::Bicubic
+    };
+    // PIL's "P" images convert to RGB ignoring transparency.
+    let keep_alpha = image.color().has_alpha() && resample == Resample::Bicubic;
+    let pixels = match (&image, keep_alpha) {
+        (DynamicImage::ImageRgb16(img), _) => high_bytes(img.as_raw(), 3, 3),
+        (DynamicImage::ImageRgba16(img), true) => high_bytes(img.as_raw(), 4, 4),
+        (DynamicImage::ImageRgba16(img), false) => high_bytes(img.as_raw(), 4, 3),
+        (_, true) => image.to_rgba8().into_raw(),
+        (_, false) => image.to_rgb8().into_raw(),
+    };
+    Ok(Decoded {
+        width,
+        height,
+        has_alpha: keep_alpha,
+        pixels,
+        resample,
+    })
+}
+
+/// PIL reads 16-bit RGB(A) PNGs as 8-bit by keeping each sample's high byte.
+fn high_bytes(samples: &[u16], channels_in: usize, channels_out: usize) -> Vec<u8> {
+    samples
+        .chunks_exact(channels_in)
+        .flat_map(|px| px[..channels_out].iter().map(|&v| (v >> 8) as u8))
+        .collect()
+}
+
+/// Whether PIL would open this image in mode "P" or "1", which it always
+/// resizes with NEAREST. Read from the headers, since decoders expand palettes.
+fn is_palette_or_bilevel(bytes: &[u8], format: ImageFormat) -> bool {
+    match format {
+        // IHDR: bit depth at byte 24, colour type at 25 (3 = palette, 0 = grey).
+        ImageFormat::Png => {
+            bytes.len() > 25 && (bytes[25] == 3 || (bytes[25] == 0 && bytes[24] == 1))
+        }
+        ImageFormat::Gif => true,
+        ImageFormat::Bmp => bmp_is_palette(bytes),
+        _ => false,
+    }
+}
+
+/// BMPs of 8 bits or fewer per pixel carry a colour table and open as "P",
+/// unless the table is the identity grey ramp (i, i, i), which PIL opens as "L".
+fn bmp_is_palette(bytes: &[u8]) -> bool {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let (Some(header_size), Some(bits)) = (u32_at(14), u16_at(28)) else {
+        return false;
+    };
+    if bits > 8 || header_size < 40 {
+        return bits <= 8;
+    }
+    let colours = match u32_at(46) {
+        Some(0) | None => 1usize << bits,
+        Some(n) => n as usize,
+    };
+    if colours == 2 {
+        return true; // PIL: mode "1" or "P", NEAREST either way
+    }
+    let table = 14 + header_size as usize;
+    let identity_grey = (0..colours).all(|i| {
+        bytes.get(table + 4 * i..table + 4 * i + 3).is_some_and(|bgr| bgr.iter().all(|&v| usize::from(v) == i))
+    });
+    !identity_grey
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorter_side_resize_truncates_the_long_side_like_torchvision() {
+        assert_eq!(shorter_side_resize(640, 480, 224), (298, 224)); // 224*640/480 = 298.67
+        assert_eq!(shorter_side_resize(480, 640, 224), (224, 298));
+        assert_eq!(shorter_side_resize(300, 300, 224), (224, 224));
+        assert_eq!(shorter_side_resize(1, 3, 224), (224, 672));
+    }
+
+    #[test]
+    fn center_crop_offset_rounds_half_to_even_like_python() {
+        // round(0.5) = 0, round(1.5) = 2, round(2.5) = 2, round(37.5) = 38
+        assert_eq!(round_half_even_half(1), 0);
+        assert_eq!(round_half_even_half(3), 2);
+        assert_eq!(round_half_even_half(5), 2);
+        assert_eq!(round_half_even_half(75), 38);
+        assert_eq!(round_half_even_half(74), 37);
+    }
+}

@@ -1,0 +1,48 @@
+//! Shared helpers: where `scripts/setup.sh` installed ONNX Runtime and the models.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use clip_embed_core::{ImageLimits, Settings};
+
+/// The model directory with `tiny-random` and `tokenizer.json` (set-up's install
+/// location unless CLIP_EMBED_MODEL_DIR says otherwise).
+pub fn model_dir() -> PathBuf {
+    let dir = std::env::var("CLIP_EMBED_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("/usr/share/postgresql/15/clip_embed/models"));
+    assert!(
+        dir.join("tokenizer.json").exists(),
+        "no models at {}: run scripts/setup.sh (or set CLIP_EMBED_MODEL_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn onnxruntime_path() -> PathBuf {
+    std::env::var("CLIP_EMBED_ONNXRUNTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from("/usr/lib/postgresql/15/lib/clip_embed/libonnxruntime.so")
+        })
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        model_dir: model_dir(),
+        onnxruntime_path: onnxruntime_path(),
+        intra_op_threads: 1,
+        limits: ImageLimits {
+            max_bytes: 50 << 20,
+            max_pixels: 89_478_485,
+        },
+        cancel: None,
+    }
+}
+
+pub fn data(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

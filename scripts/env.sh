@@ -1,0 +1,27 @@
+# Shared settings for the clip_embed scripts; sourced, never run.
+# Everything heavy lives outside the clone (CLIP_EMBED_HOME) so a rerun on the
+# same machine, CI included, finds cargo's target directory, the Python venv
+# and the downloaded wheels again.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLIP_EMBED_HOME="${CLIP_EMBED_HOME:-/var/tmp/clip_embed}"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
+PG_BINDIR="$(dirname "$PG_CONFIG")"
+PGRX_VERSION="$(sed -n 's/^pgrx = { *version = "=\([0-9.]*\)".*/\1/p; s/^pgrx = "=\([0-9.]*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -1)"
+ORT_VERSION="1.31.1"
+PGVECTOR_VERSION="0.8.0"
+VENV="$CLIP_EMBED_HOME/venv"
+PY="$VENV/bin/python"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CLIP_EMBED_HOME/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+# tokenizers would otherwise start a thread pool per CPU in every backend.
+export TOKENIZERS_PARALLELISM=false
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# Where `make install`-style files go; the extension's settings default to these.
+pg_pkglibdir() { "$PG_CONFIG" --pkglibdir; }
+pg_sharedir() { "$PG_CONFIG" --sharedir; }
+ORT_INSTALL_DIR() { echo "$(pg_pkglibdir)/clip_embed"; }
+MODEL_INSTALL_DIR() { echo "$(pg_sharedir)/clip_embed/models"; }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fills $CLIP_EMBED_HOME/test-models, the model directory of the test clusters:
+# the installed tiny model, plus deliberately unusual folders that exercise the
+# loader (a bare export with int32 ids and other I/O names, broken files).
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+models="$(MODEL_INSTALL_DIR)"
+test_models="$CLIP_EMBED_HOME/test-models"
+mkdir -p "$test_models"
+cp -f "$models/tokenizer.json" "$test_models/tokenizer.json"
+rm -rf "$test_models/tiny-random" && cp -r "$models/tiny-random" "$test_models/tiny-random"
+# Like an OpenAI-CLIP export from Roboflow Inference or clip-as-service: only
+# the two towers, int32 ids, its own I/O names; tokenizer from the model dir.
+"$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 7 --ids int32 --no-config \
+  --visual-io input,output --textual-io input,output --out "$test_models/bare-export"
+rm -f "$test_models/bare-export/tokenizer.json"
+# Files that exist but are not usable: a graph that is not ONNX, a config that is not valid.
+rm -rf "$test_models/broken-graph" "$test_models/broken-config"
+mkdir -p "$test_models/broken-graph" "$test_models/broken-config"
+printf 'not an onnx graph' >"$test_models/broken-graph/visual.onnx"
+printf 'not an onnx graph' >"$test_models/broken-graph/textual.onnx"
+cp "$models/tiny-random/"*.onnx "$test_models/broken-config/"
+printf '{"embed_dim": "wide"}' >"$test_models/broken-config/clip_config.json"
+# A text tower but no vision tower.
+rm -rf "$test_models/text-only" && mkdir -p "$test_models/text-only"
+cp "$models/tiny-random/textual.onnx" "$models/tiny-random/clip_config.json" "$test_models/text-only/"
+chmod -R a+rX "$test_models"

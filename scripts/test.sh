@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, cheapest first. `.ci/run` runs exactly this.
+#   1. set-up (idempotent)            5. pg_regress SQL files against expected output
+#   2. cargo fmt / clippy             6. reference parity (Python pipeline vs SQL)
+#   3. pure-Rust core tests           7. the README's SQL examples, verbatim
+#   4. #[pg_test]s (cargo pgrx test)
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO_ROOT"
+started=$SECONDS
+REGRESS_PORT=28815
+
+bash scripts/setup.sh
+bash scripts/make_test_models.sh
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "clippy (-D warnings)"
+cargo clippy --locked --workspace --all-targets --features pg_test -- -D warnings
+
+log "core unit tests (no Postgres)"
+cargo test --locked -p clip_embed_core
+
+log "#[pg_test] (cargo pgrx test, cluster run as postgres)"
+mkdir -p "$CLIP_EMBED_HOME/pgrx-test"
+chown postgres "$CLIP_EMBED_HOME/pgrx-test"
+CARGO_PGRX_TEST_RUNAS=postgres CARGO_PGRX_TEST_PGDATA="$CLIP_EMBED_HOME/pgrx-test/data" \
+  cargo pgrx test pg15
+
+log "install the extension (dev profile, shares cargo pgrx test's dependency builds)"
+cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+
+log "pg_regress"
+bash scripts/pg_cluster.sh start regress "$REGRESS_PORT" "$CLIP_EMBED_HOME/test-models"
+trap 'bash scripts/pg_cluster.sh stop regress' EXIT
+out="$CLIP_EMBED_HOME/regress/out"
+rm -rf "$out" && mkdir -p "$out"
+runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -qX \
+  -c 'DROP DATABASE IF EXISTS contrib_regression' postgres
+tests=$(sed -n 's/^test: //p' tests/pg_regress/schedule | tr '\n' ' ')
+if ! "$(pg_pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --host="$CLIP_EMBED_HOME/regress/socket" \
+  --port="$REGRESS_PORT" --user=postgres --inputdir=tests/pg_regress --outputdir="$out" \
+  --bindir="$PG_BINDIR" $tests; then
+  cat "$out/regression.diffs" || true
+  exit 1
+fi
+
+log "reference parity"
+"$PY" tests/parity/parity.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
+  --model-dir "$CLIP_EMBED_HOME/test-models" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz"
+
+log "README SQL examples, verbatim"
+"$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md
+
+log "all tests passed in $((SECONDS - started)) s"

@@ -1,0 +1,142 @@
+//! The SQL surface. Each function converts its arguments, calls the core
+//! through this backend's registry, and raises core errors with their SQLSTATE.
+//!
+//! The embedding functions are IMMUTABLE: that is what lets a generated column
+//! or an expression index use them, and lets the planner fold
+//! `clip_embed_text('a red bicycle')` to a constant so an `ORDER BY emb <=> ...`
+//! can use an HNSW index. It is honest under one contract, stated in the README:
+//! a model name always denotes the same weights; replacing them, or changing
+//! `clip_embed.default_model`, means re-embedding.
+//!
+//! COST is in units of `cpu_operator_cost`: an image embedding is ~10^6 of them
+//! (tens to hundreds of ms), a text one ~10^5, so the planner applies every
+//! cheap filter first.
+
+use clip_embed_core::{math, Error, ModelInfo};
+use pgrx::prelude::*;
+
+use crate::backend::with_registry;
+use crate::errors::raise;
+use crate::gucs;
+
+/// Unwraps a core result, raising its error as a Postgres ERROR. A cancelled
+/// run first lets Postgres raise its own cancel error (the right message for
+/// statement_timeout vs. pg_cancel_backend).
+fn or_raise<T>(result: Result<T, Error>, function: &'static str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(Error::Cancelled) => {
+            pg_sys::check_for_interrupts!();
+            raise(Error::Cancelled, function)
+        }
+        Err(error) => raise(error, function),
+    }
+}
+
+/// `clip_embed_text(input, model => '', normalize => true)`: the CLIP text embedding of `input`.
+#[pg_extern(immutable, strict, parallel_safe, cost = 100000)]
+fn clip_embed_text(
+    input: &str,
+    model: default!(&str, "''"),
+    normalize: default!(bool, true),
+) -> Vec<f32> {
+    let settings = gucs::settings();
+    let model = gucs::model_name(model);
+    or_raise(
+        with_registry(|r| r.embed_text(&settings, &model, input, normalize)),
+        "clip_embed_text",
+    )
+}
+
+/// `clip_embed_image(image, model => '', normalize => true)`: the CLIP image embedding of an encoded image.
+#[pg_extern(immutable, strict, parallel_safe, cost = 1000000)]
+fn clip_embed_image(
+    image: &[u8],
+    model: default!(&str, "''"),
+    normalize: default!(bool, true),
+) -> Vec<f32> {
+    let settings = gucs::settings();
+    let model = gucs::model_name(model);
+    or_raise(
+        with_registry(|r| r.embed_image(&settings, &model, image, normalize)),
+        "clip_embed_image",
+    )
+}
+
+/// `clip_similarity(a real[], b real[])`: cosine similarity; NaN if either is a zero vector.
+#[pg_extern(immutable, strict, parallel_safe, name = "clip_similarity")]
+fn clip_similarity_vectors(a: Vec<Option<f32>>, b: Vec<Option<f32>>) -> f64 {
+    let a = or_raise(no_nulls(a), "clip_similarity");
+    let b = or_raise(no_nulls(b), "clip_similarity");
+    or_raise(math::cosine_similarity(&a, &b), "clip_similarity")
+}
+
+/// `clip_similarity(image bytea, text text, model => '')`: how well `text` describes `image`
+/// (the cosine of their embeddings), the "compare" of CLIP's Python APIs.
+#[pg_extern(
+    immutable,
+    strict,
+    parallel_safe,
+    cost = 1100000,
+    name = "clip_similarity"
+)]
+fn clip_similarity_image_text(image: &[u8], text: &str, model: default!(&str, "''")) -> f64 {
+    let settings = gucs::settings();
+    let model = gucs::model_name(model);
+    let result = with_registry(|r| {
+        let image_embedding = r.embed_image(&settings, &model, image, true)?;
+        let text_embedding = r.embed_text(&settings, &model, text, true)?;
+        math::cosine_similarity(&image_embedding, &text_embedding)
+    });
+    or_raise(result, "clip_similarity")
+}
+
+/// `clip_models()`: the installed models, and what this backend has loaded.
+#[pg_extern(volatile, parallel_safe)]
+#[allow(clippy::type_complexity)]
+fn clip_models() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(embedding_dim, Option<i32>),
+        name!(image_size, Option<i32>),
+        name!(context_length, Option<i32>),
+        name!(fingerprint, String),
+        name!(text_loaded, bool),
+        name!(image_loaded, bool),
+        name!(text_load_ms, Option<f64>),
+        name!(image_load_ms, Option<f64>),
+        name!(is_default, bool),
+        name!(description, Option<String>),
+        name!(path, String),
+    ),
+> {
+    let settings = gucs::settings();
+    let default_model = gucs::model_name("");
+    let models: Vec<ModelInfo> =
+        or_raise(with_registry(|r| r.list_models(&settings)), "clip_models");
+    let to_i32 = |v: Option<usize>| v.and_then(|v| i32::try_from(v).ok());
+    TableIterator::new(models.into_iter().map(move |m| {
+        (
+            m.name.clone(),
+            to_i32(m.embed_dim),
+            to_i32(m.image_size.map(|s| s as usize)),
+            to_i32(m.context_length),
+            m.fingerprint,
+            m.text_load_ms.is_some(),
+            m.image_load_ms.is_some(),
+            m.text_load_ms,
+            m.image_load_ms,
+            m.name == default_model,
+            m.description,
+            m.path.display().to_string(),
+        )
+    }))
+}
+
+fn no_nulls(values: Vec<Option<f32>>) -> Result<Vec<f32>, Error> {
+    values
+        .into_iter()
+        .map(|v| v.ok_or(Error::NullValue))
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! Every `clip_embed.*` setting, with a typed accessor each, so the rest of the
+//! crate never touches a `GucSetting`.
+//!
+//! Paths and limits are superuser-only (`SUSET`): a path chooses which code and
+//! weights the server runs, and a limit protects the server's memory. The thread
+//! count is per-user, since it only trades this session's latency for CPU.
+
+use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+
+use clip_embed_core::{ImageLimits, Settings};
+use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Folder with one sub-folder per model. `$sharedir` expands to
+/// `pg_config --sharedir`.
+static MODEL_DIR: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"$sharedir/clip_embed/models"));
+
+/// Absolute path of ONNX Runtime's shared library (1.31 or newer). `$libdir`
+/// expands to `pg_config --pkglibdir`. Read once per backend, at the first embedding.
+static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"$libdir/clip_embed/libonnxruntime.so"));
+
+/// The model the functions use when their `model` argument is `''`.
+static DEFAULT_MODEL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"tiny-random"));
+
+/// ORT intra-op threads per session. 1 by default: measured on 2 cores at
+/// batch 1, 2 threads gained nothing, and every backend would add its own.
+static INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+
+/// Largest encoded image accepted (bytes). 50 MB by default.
+static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(50 * 1024 * 1024);
+
+/// Largest decoded image accepted (pixels). PIL's `MAX_IMAGE_PIXELS` by
+/// default (89,478,485): a 4-channel image that size is ~358 MB decoded.
+static MAX_IMAGE_PIXELS: GucSetting<i32> = GucSetting::<i32>::new(89_478_485);
+
+/// Registers the settings; called once from `_PG_init`.
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"clip_embed.model_dir",
+        c"Directory holding one folder per CLIP model.",
+        c"Each folder has visual.onnx, textual.onnx and optionally tokenizer.json and clip_config.json. $sharedir expands to the server's share directory.",
+        &MODEL_DIR,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"clip_embed.onnxruntime_path",
+        c"Absolute path of the ONNX Runtime shared library.",
+        c"Loaded once per backend at the first embedding; $libdir expands to the server's package library directory.",
+        &ONNXRUNTIME_PATH,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"clip_embed.default_model",
+        c"Model used when a function's model argument is empty.",
+        c"Changing it changes what the one-argument forms return: re-embed stored vectors.",
+        &DEFAULT_MODEL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"clip_embed.intra_op_threads",
+        c"ONNX Runtime intra-op threads per model session.",
+        c"Takes effect when a tower next loads; a change reloads towers of this backend.",
+        &INTRA_OP_THREADS,
+        1,
+        64,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"clip_embed.max_image_bytes",
+        c"Largest encoded image clip_embed_image accepts.",
+        c"",
+        &MAX_IMAGE_BYTES,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"clip_embed.max_image_pixels",
+        c"Largest decoded image (width x height) clip_embed_image accepts.",
+        c"Stops decompression bombs before they allocate; also bounds the resized intermediate.",
+        &MAX_IMAGE_PIXELS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: called from _PG_init in the backend's thread, with a static C string.
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"clip_embed".as_ptr()) };
+}
+
+/// The model to use for a `model` argument: itself, or `clip_embed.default_model` when empty.
+pub fn model_name(argument: &str) -> String {
+    if argument.is_empty() {
+        string_setting(&DEFAULT_MODEL).unwrap_or_default()
+    } else {
+        argument.to_string()
+    }
+}
+
+/// The core's view of the settings for one call.
+pub fn settings() -> Settings {
+    Settings {
+        model_dir: expand_path(&string_setting(&MODEL_DIR).unwrap_or_default()),
+        onnxruntime_path: expand_path(&string_setting(&ONNXRUNTIME_PATH).unwrap_or_default()),
+        intra_op_threads: INTRA_OP_THREADS.get().max(1) as usize,
+        limits: ImageLimits {
+            max_bytes: MAX_IMAGE_BYTES.get().max(1) as usize,
+            max_pixels: MAX_IMAGE_PIXELS.get().max(1) as u64,
+        },
+        cancel: Some(crate::backend::interrupt_pending),
+    }
+}
+
+fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|value| value.to_string_lossy().into_owned())
+}
+
+/// Expands a leading `$libdir` or `$sharedir`, as `dynamic_library_path` does `$libdir`.
+fn expand_path(value: &str) -> PathBuf {
+    if let Some(rest) = value.strip_prefix("$libdir") {
+        // SAFETY: pkglib_path is a NUL-terminated buffer the server fills at start-up.
+        let libdir = unsafe { CStr::from_ptr(std::ptr::addr_of!(pg_sys::pkglib_path).cast()) };
+        return PathBuf::from(format!("{}{rest}", libdir.to_string_lossy()));
+    }
+    if let Some(rest) = value.strip_prefix("$sharedir") {
+        let mut buffer = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
+        // SAFETY: get_share_path writes at most MAXPGPATH bytes, NUL-terminated,
+        // into our buffer; my_exec_path is the server's own NUL-terminated path.
+        let share = unsafe {
+            pg_sys::get_share_path(
+                std::ptr::addr_of!(pg_sys::my_exec_path).cast(),
+                buffer.as_mut_ptr(),
+            );
+            CStr::from_ptr(buffer.as_ptr())
+        };
+        return PathBuf::from(format!("{}{rest}", share.to_string_lossy()));
+    }
+    PathBuf::from(value)
+}

@@ -1,0 +1,47 @@
+//! clip_embed: CLIP text and image embeddings computed inside PostgreSQL.
+//!
+//! The layout shows the architecture:
+//! * [`api`]: the SQL surface, `#[pg_extern]` functions that only convert
+//!   arguments, call the core and map errors;
+//! * [`gucs`]: every `clip_embed.*` setting;
+//! * [`errors`]: core errors to SQLSTATEs;
+//! * [`backend`]: the per-backend registry of loaded models;
+//! * `clip_embed_core` (crates/): tokenizer, preprocessing, ONNX sessions and
+//!   math, with no Postgres in it.
+
+use pgrx::prelude::*;
+
+mod api;
+mod backend;
+mod errors;
+mod gucs;
+
+::pgrx::pg_module_magic!(name, version);
+
+/// Registers the settings. Loads nothing else: ONNX Runtime and models load
+/// lazily in each backend, never in the postmaster, so a preloaded library
+/// forks no ORT threads or sessions into children.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    /// One-off set-up when the test framework starts.
+    pub fn setup(_options: Vec<&str>) {}
+
+    /// The test cluster reads its models from the test model directory that
+    /// `scripts/test.sh` fills (the installed tiny model plus deliberately odd ones).
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        let home =
+            std::env::var("CLIP_EMBED_HOME").unwrap_or_else(|_| "/var/tmp/clip_embed".into());
+        let line = format!("clip_embed.model_dir = '{home}/test-models'");
+        vec![Box::leak(line.into_boxed_str())]
+    }
+}

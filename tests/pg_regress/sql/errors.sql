@@ -1,0 +1,21 @@
+-- Bad input: an ERROR with a SQLSTATE, and the backend lives on.
+SELECT regress_error($$SELECT clip_embed_image(''::bytea)$$);
+SELECT regress_error($$SELECT clip_embed_image('\x00010203'::bytea)$$);
+SELECT regress_error($$SELECT clip_embed_image(convert_to('GIF89a but not really', 'UTF8'))$$);
+-- A truncated PNG.
+SELECT regress_error($$SELECT clip_embed_image(substr(data, 1, 60)) FROM regress_images WHERE name = 'red circle'$$);
+-- An image format CLIP's reference does not take here (a minimal ICO header).
+SELECT regress_error($$SELECT clip_embed_image('\x0000010001001010000001002000'::bytea)$$);
+SELECT regress_error($$SELECT clip_embed_text('')$$);
+SELECT regress_error($$SELECT clip_embed_text('   ')$$);
+SELECT regress_error($$SELECT clip_embed_text('x', 'no-such-model')$$);
+SELECT regress_error($$SELECT clip_embed_text('x', '../../etc')$$);
+SELECT regress_error($$SELECT clip_embed_image(data, 'text-only') FROM regress_images LIMIT 1$$);
+SELECT regress_error($$SELECT clip_embed_text('x', 'broken-graph')$$) ~ '^F0000: could not load ".*/broken-graph/textual.onnx"' AS broken_graph;
+SELECT regress_error($$SELECT clip_embed_text('x', 'broken-config')$$) ~ '^F0000: invalid ".*/broken-config/clip_config.json"' AS broken_config;
+SELECT regress_error($$SELECT clip_similarity(ARRAY[1,2]::real[], ARRAY[1]::real[])$$);
+SELECT regress_error($$SELECT clip_similarity(ARRAY[1,NULL]::real[], ARRAY[1,2]::real[])$$);
+SELECT regress_error($$SELECT clip_similarity('{}'::real[], '{}'::real[])$$);
+SELECT regress_error($$SELECT clip_similarity('\x00'::bytea, 'a red circle')$$);
+-- Still alive, and still embedding.
+SELECT array_length(clip_embed_text('still alive'), 1) AS dims;

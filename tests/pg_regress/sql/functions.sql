@@ -1,0 +1,43 @@
+-- Every function's happy path, NULLs and catalogue markings.
+SELECT array_length(clip_embed_text('Hello World'), 1) AS dims, regress_norm(clip_embed_text('Hello World')) AS norm;
+-- The default model is tiny-random, so naming it changes nothing.
+SELECT clip_embed_text('Hello World') = clip_embed_text('Hello World', 'tiny-random') AS same_as_named;
+-- Case and whitespace are normalised by CLIP's tokenizer; HTML entities are unescaped.
+SELECT clip_embed_text('Hello World') = clip_embed_text('  hello    WORLD ') AS normalised,
+       clip_embed_text('Tom & Jerry') = clip_embed_text('Tom &amp; Jerry') AS unescaped,
+       clip_embed_text('a cat') = clip_embed_text('a dog') AS cat_is_dog;
+-- normalize => false gives the tower's raw output.
+SELECT regress_norm(clip_embed_text('Hello World', normalize => false)) <> 1 AS raw_not_unit;
+SELECT round(clip_similarity(clip_embed_text('Hello World', normalize => false),
+                             clip_embed_text('Hello World'))::numeric, 6) AS same_direction;
+-- Text longer than 77 tokens is truncated, like clip.tokenize(truncate=True).
+SELECT clip_embed_text(repeat('word ', 76)) = clip_embed_text(repeat('word ', 300)) AS truncated;
+-- Images.
+SELECT name, array_length(clip_embed_image(data), 1) AS dims, regress_norm(clip_embed_image(data)) AS norm
+FROM regress_images ORDER BY name;
+SELECT count(DISTINCT clip_embed_image(data)) AS distinct_embeddings FROM regress_images;
+-- clip_similarity on arrays: pgvector's conventions.
+SELECT clip_similarity(ARRAY[1,0]::real[], ARRAY[0,1]::real[]) AS orthogonal,
+       clip_similarity(ARRAY[1,2]::real[], ARRAY[2,4]::real[]) AS parallel,
+       clip_similarity(ARRAY[1,1]::real[], ARRAY[-1,-1]::real[]) AS opposite,
+       clip_similarity(ARRAY[0,0]::real[], ARRAY[1,1]::real[]) AS zero_vector;
+-- clip_similarity(image, text) is the cosine of the two embeddings.
+SELECT round((clip_similarity(data, 'a red circle')
+              - clip_similarity(clip_embed_image(data), clip_embed_text('a red circle')))::numeric, 6) AS difference,
+       clip_similarity(data, 'a red circle') BETWEEN -1 AND 1 AS in_range
+FROM regress_images WHERE name = 'red circle';
+-- STRICT: NULL in, NULL out.
+SELECT clip_embed_text(NULL) IS NULL AS t1, clip_embed_image(NULL) IS NULL AS t2,
+       clip_similarity(NULL::real[], ARRAY[1]::real[]) IS NULL AS t3,
+       clip_similarity(NULL::bytea, 'x') IS NULL AS t4, clip_embed_text('x', NULL) IS NULL AS t5;
+-- A bare export (int32 ids, other I/O names, no config, tokenizer from the model dir) loads as is.
+SELECT array_length(clip_embed_text('Hello World', 'bare-export'), 1) AS bare_text_dims,
+       array_length(clip_embed_image(data, 'bare-export'), 1) AS bare_image_dims
+FROM regress_images WHERE name = 'red circle';
+-- Catalogue: IMMUTABLE STRICT PARALLEL SAFE embedding functions with a cost.
+SELECT p.oid::regprocedure AS function, provolatile, proisstrict, proparallel, procost
+FROM pg_proc p WHERE proname LIKE 'clip\_%' ORDER BY 1::text;
+-- The models this backend sees; text and vision towers loaded by the calls above.
+SELECT name, embedding_dim, image_size, context_length, fingerprint <> '' AS has_fingerprint,
+       text_loaded, image_loaded, is_default, description
+FROM clip_models() ORDER BY name;

@@ -1,0 +1,33 @@
+-- Settings: defaults, limits, and who may change what.
+SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'clip\_embed.%' ORDER BY name;
+-- Limits apply per call.
+SET clip_embed.max_image_pixels = 100;
+SELECT regress_error($$SELECT clip_embed_image(data) FROM regress_images WHERE name = 'red circle'$$);
+RESET clip_embed.max_image_pixels;
+SET clip_embed.max_image_bytes = 100;
+SELECT regress_error($$SELECT clip_embed_image(data) FROM regress_images WHERE name = 'red circle'$$);
+RESET clip_embed.max_image_bytes;
+-- Intra-op threads: same vectors with more threads.
+CREATE TEMP TABLE before AS SELECT clip_embed_text('threads') AS v;
+SET clip_embed.intra_op_threads = 2;
+SELECT clip_embed_text('threads') = (SELECT v FROM before) AS same_with_two_threads;
+RESET clip_embed.intra_op_threads;
+SELECT regress_error($$SET clip_embed.intra_op_threads = 0$$);
+-- The default model is a setting; '' arguments follow it.
+SET clip_embed.default_model = 'bare-export';
+SELECT clip_embed_text('x') = clip_embed_text('x', 'bare-export') AS follows_default;
+SELECT name FROM clip_models() WHERE is_default;
+RESET clip_embed.default_model;
+-- Paths and limits are superuser-only.
+CREATE ROLE regress_clip_user;
+SET ROLE regress_clip_user;
+SELECT regress_error($$SET clip_embed.model_dir = '/tmp'$$);
+SELECT regress_error($$SET clip_embed.onnxruntime_path = '/tmp/x.so'$$);
+SELECT regress_error($$SET clip_embed.max_image_bytes = 1000000000$$);
+SET clip_embed.intra_op_threads = 1;
+-- Ordinary users can embed.
+SELECT array_length(clip_embed_text('Hello World'), 1) AS dims;
+RESET ROLE;
+DROP ROLE regress_clip_user;
+-- Unknown settings in our prefix are refused.
+SELECT regress_error($$SET clip_embed.no_such_setting = 1$$);
