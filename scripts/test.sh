@@ -36,10 +36,10 @@ trap 'bash scripts/pg_cluster.sh stop regress' EXIT
 out="$CLIP_EMBED_HOME/regress/out"
 rm -rf "$out" && mkdir -p "$out"
 runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -qX \
-  -c 'DROP DATABASE IF EXISTS contrib_regression' postgres
+  -c 'DROP DATABASE IF EXISTS contrib_regression' -c 'CREATE DATABASE contrib_regression' postgres
 tests=$(sed -n 's/^test: //p' tests/pg_regress/schedule | tr '\n' ' ')
 if ! "$(pg_pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --host="$CLIP_EMBED_HOME/regress/socket" \
-  --port="$REGRESS_PORT" --user=postgres --inputdir=tests/pg_regress --outputdir="$out" \
+  --port="$REGRESS_PORT" --user=postgres --dbname=contrib_regression --inputdir=tests/pg_regress --outputdir="$out" \
   --bindir="$PG_BINDIR" $tests; then
   cat "$out/regression.diffs" || true
   exit 1

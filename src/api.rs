@@ -8,6 +8,9 @@
 //! a model name always denotes the same weights; replacing them, or changing
 //! `clip_embed.default_model`, means re-embedding.
 //!
+//! The flag is `normalized`, not `normalize`: NORMALIZE is an SQL keyword, and
+//! `normalize => false` would be a syntax error in named-argument notation.
+//!
 //! COST is in units of `cpu_operator_cost`: an image embedding is ~10^6 of them
 //! (tens to hundreds of ms), a text one ~10^5, so the planner applies every
 //! cheap filter first.
@@ -33,34 +36,20 @@ fn or_raise<T>(result: Result<T, Error>, function: &'static str) -> T {
     }
 }
 
-/// `clip_embed_text(input, model => '', normalize => true)`: the CLIP text embedding of `input`.
+/// `clip_embed_text(input, model => '', normalized => true)`: the CLIP text embedding of `input`.
 #[pg_extern(immutable, strict, parallel_safe, cost = 100000)]
-fn clip_embed_text(
-    input: &str,
-    model: default!(&str, "''"),
-    normalize: default!(bool, true),
-) -> Vec<f32> {
+fn clip_embed_text(input: &str, model: default!(&str, "''"), normalized: default!(bool, true)) -> Vec<f32> {
     let settings = gucs::settings();
     let model = gucs::model_name(model);
-    or_raise(
-        with_registry(|r| r.embed_text(&settings, &model, input, normalize)),
-        "clip_embed_text",
-    )
+    or_raise(with_registry(|r| r.embed_text(&settings, &model, input, normalized)), "clip_embed_text")
 }
 
-/// `clip_embed_image(image, model => '', normalize => true)`: the CLIP image embedding of an encoded image.
+/// `clip_embed_image(image, model => '', normalized => true)`: the CLIP image embedding of an encoded image.
 #[pg_extern(immutable, strict, parallel_safe, cost = 1000000)]
-fn clip_embed_image(
-    image: &[u8],
-    model: default!(&str, "''"),
-    normalize: default!(bool, true),
-) -> Vec<f32> {
+fn clip_embed_image(image: &[u8], model: default!(&str, "''"), normalized: default!(bool, true)) -> Vec<f32> {
     let settings = gucs::settings();
     let model = gucs::model_name(model);
-    or_raise(
-        with_registry(|r| r.embed_image(&settings, &model, image, normalize)),
-        "clip_embed_image",
-    )
+    or_raise(with_registry(|r| r.embed_image(&settings, &model, image, normalized)), "clip_embed_image")
 }
 
 /// `clip_similarity(a real[], b real[])`: cosine similarity; NaN if either is a zero vector.
@@ -73,13 +62,7 @@ fn clip_similarity_vectors(a: Vec<Option<f32>>, b: Vec<Option<f32>>) -> f64 {
 
 /// `clip_similarity(image bytea, text text, model => '')`: how well `text` describes `image`
 /// (the cosine of their embeddings), the "compare" of CLIP's Python APIs.
-#[pg_extern(
-    immutable,
-    strict,
-    parallel_safe,
-    cost = 1100000,
-    name = "clip_similarity"
-)]
+#[pg_extern(immutable, strict, parallel_safe, cost = 1100000, name = "clip_similarity")]
 fn clip_similarity_image_text(image: &[u8], text: &str, model: default!(&str, "''")) -> f64 {
     let settings = gucs::settings();
     let model = gucs::model_name(model);
@@ -113,8 +96,7 @@ fn clip_models() -> TableIterator<
 > {
     let settings = gucs::settings();
     let default_model = gucs::model_name("");
-    let models: Vec<ModelInfo> =
-        or_raise(with_registry(|r| r.list_models(&settings)), "clip_models");
+    let models: Vec<ModelInfo> = or_raise(with_registry(|r| r.list_models(&settings)), "clip_models");
     let to_i32 = |v: Option<usize>| v.and_then(|v| i32::try_from(v).ok());
     TableIterator::new(models.into_iter().map(move |m| {
         (
@@ -135,8 +117,5 @@ fn clip_models() -> TableIterator<
 }
 
 fn no_nulls(values: Vec<Option<f32>>) -> Result<Vec<f32>, Error> {
-    values
-        .into_iter()
-        .map(|v| v.ok_or(Error::NullValue))
-        .collect()
+    values.into_iter().map(|v| v.ok_or(Error::NullValue)).collect()
 }

@@ -17,9 +17,7 @@ thread_local! {
 pub fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
     REGISTRY.with(|cell| match cell.try_borrow_mut() {
         Ok(mut registry) => f(&mut registry),
-        Err(_) => Err(Error::InvalidArgument(
-            "clip_embed functions cannot be called recursively".into(),
-        )),
+        Err(_) => Err(Error::InvalidArgument("clip_embed functions cannot be called recursively".into())),
     })
 }
 

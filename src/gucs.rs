@@ -22,8 +22,7 @@ static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"$libdir/clip_embed/libonnxruntime.so"));
 
 /// The model the functions use when their `model` argument is `''`.
-static DEFAULT_MODEL: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"tiny-random"));
+static DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tiny-random"));
 
 /// ORT intra-op threads per session. 1 by default: measured on 2 cores at
 /// batch 1, 2 threads gained nothing, and every backend would add its own.
@@ -120,9 +119,7 @@ pub fn settings() -> Settings {
 }
 
 fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {
-    setting
-        .get()
-        .map(|value| value.to_string_lossy().into_owned())
+    setting.get().map(|value| value.to_string_lossy().into_owned())
 }
 
 /// Expands a leading `$libdir` or `$sharedir`, as `dynamic_library_path` does `$libdir`.
@@ -137,10 +134,7 @@ fn expand_path(value: &str) -> PathBuf {
         // SAFETY: get_share_path writes at most MAXPGPATH bytes, NUL-terminated,
         // into our buffer; my_exec_path is the server's own NUL-terminated path.
         let share = unsafe {
-            pg_sys::get_share_path(
-                std::ptr::addr_of!(pg_sys::my_exec_path).cast(),
-                buffer.as_mut_ptr(),
-            );
+            pg_sys::get_share_path(std::ptr::addr_of!(pg_sys::my_exec_path).cast(), buffer.as_mut_ptr());
             CStr::from_ptr(buffer.as_ptr())
         };
         return PathBuf::from(format!("{}{rest}", share.to_string_lossy()));

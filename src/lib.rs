@@ -39,8 +39,7 @@ pub mod pg_test {
     /// `scripts/test.sh` fills (the installed tiny model plus deliberately odd ones).
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        let home =
-            std::env::var("CLIP_EMBED_HOME").unwrap_or_else(|_| "/var/tmp/clip_embed".into());
+        let home = std::env::var("CLIP_EMBED_HOME").unwrap_or_else(|_| "/var/tmp/clip_embed".into());
         let line = format!("clip_embed.model_dir = '{home}/test-models'");
         vec![Box::leak(line.into_boxed_str())]
     }

@@ -1,7 +1,7 @@
 //! `#[pg_test]`s for the SQL boundary: argument handling, errors, settings.
 //! The cluster's model directory is the test one (see `pg_test` in lib.rs).
 #[pgrx::pg_schema]
-mod clip_embed_tests {
+mod tests {
     use pgrx::prelude::*;
 
     fn norm(v: &[f32]) -> f32 {
@@ -10,27 +10,19 @@ mod clip_embed_tests {
 
     #[pg_test]
     fn embed_text_returns_unit_vector_of_model_width() {
-        let v = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a photo of a cat')")
-            .unwrap()
-            .unwrap();
+        let v = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a photo of a cat')").unwrap().unwrap();
         assert_eq!(v.len(), 512);
         assert!((norm(&v) - 1.0).abs() < 1e-5, "{}", norm(&v));
     }
 
     #[pg_test]
     fn named_arguments_select_model_and_normalisation() {
-        let raw = Spi::get_one::<Vec<f32>>(
-            "SELECT clip_embed_text('a cat', model => 'tiny-random', normalize => false)",
-        )
-        .unwrap()
-        .unwrap();
-        assert!(
-            (norm(&raw) - 1.0).abs() > 1e-3,
-            "raw output is not unit length"
-        );
-        let unit = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a cat')")
-            .unwrap()
-            .unwrap();
+        let raw =
+            Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a cat', model => 'tiny-random', normalized => false)")
+                .unwrap()
+                .unwrap();
+        assert!((norm(&raw) - 1.0).abs() > 1e-3, "raw output is not unit length");
+        let unit = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a cat')").unwrap().unwrap();
         let scaled: Vec<f32> = raw.iter().map(|x| x / norm(&raw)).collect();
         for (a, b) in unit.iter().zip(&scaled) {
             assert!((a - b).abs() < 1e-6);
@@ -39,15 +31,10 @@ mod clip_embed_tests {
 
     #[pg_test]
     fn similarity_of_vectors_follows_pgvector_conventions() {
-        let s =
-            Spi::get_one::<f64>("SELECT clip_similarity(ARRAY[3,4]::real[], ARRAY[6,8]::real[])")
-                .unwrap()
-                .unwrap();
+        let s = Spi::get_one::<f64>("SELECT clip_similarity(ARRAY[3,4]::real[], ARRAY[6,8]::real[])").unwrap().unwrap();
         assert!((s - 1.0).abs() < 1e-12);
         let nan =
-            Spi::get_one::<f64>("SELECT clip_similarity(ARRAY[0,0]::real[], ARRAY[6,8]::real[])")
-                .unwrap()
-                .unwrap();
+            Spi::get_one::<f64>("SELECT clip_similarity(ARRAY[0,0]::real[], ARRAY[6,8]::real[])").unwrap().unwrap();
         assert!(nan.is_nan());
     }
 
@@ -73,9 +60,7 @@ mod clip_embed_tests {
             "DO $$ BEGIN PERFORM clip_embed_image('\\x00'::bytea); EXCEPTION WHEN invalid_binary_representation THEN NULL; END $$",
         )
         .unwrap();
-        let v = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('still works')")
-            .unwrap()
-            .unwrap();
+        let v = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('still works')").unwrap().unwrap();
         assert_eq!(v.len(), 512);
     }
 

@@ -43,11 +43,8 @@ impl ModelConfig {
         let config: ModelConfig = serde_json::from_str(&text)
             .map_err(|e| Error::InvalidModel(format!("invalid \"{}\": {e}", path.display())))?;
         if let Some(std) = config.image_std {
-            if std.iter().any(|&s| !(s > 0.0)) {
-                return Err(Error::InvalidModel(format!(
-                    "invalid \"{}\": image_std must be positive",
-                    path.display()
-                )));
+            if std.iter().any(|&s| s.is_nan() || s <= 0.0) {
+                return Err(Error::InvalidModel(format!("invalid \"{}\": image_std must be positive", path.display())));
             }
         }
         Ok(config)
@@ -70,9 +67,7 @@ pub fn validate_model_name(name: &str) -> Result<()> {
     let plain = !name.is_empty()
         && name.len() <= 63
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if plain {
         Ok(())
     } else {
@@ -89,9 +84,7 @@ mod tests {
         for ok in ["tiny-random", "ViT-B-16", "clip_v1.2"] {
             assert!(validate_model_name(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "", "..", "../etc", "a/b", "/abs", ".hidden", "sp ace", "x\0y",
-        ] {
+        for bad in ["", "..", "../etc", "a/b", "/abs", ".hidden", "sp ace", "x\0y"] {
             assert!(validate_model_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -53,10 +53,7 @@ pub enum Error {
     #[error("{what} not found at \"{}\"", path.display())]
     MissingFile { what: &'static str, path: PathBuf },
     #[error("could not read \"{}\": {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     InvalidModel(String),
     #[error("ONNX Runtime failed: {0}")]
@@ -107,14 +104,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn io_error(path: &std::path::Path, source: std::io::Error) -> Error {
     if source.kind() == std::io::ErrorKind::NotFound {
-        Error::MissingFile {
-            what: "file",
-            path: path.to_path_buf(),
-        }
+        Error::MissingFile { what: "file", path: path.to_path_buf() }
     } else {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.to_path_buf(), source }
     }
 }

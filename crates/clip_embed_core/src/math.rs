@@ -11,9 +11,7 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> Result<f64> {
         return Err(Error::DimensionMismatch(a.len(), b.len()));
     }
     if a.is_empty() {
-        return Err(Error::InvalidArgument(
-            "vector must have at least 1 dimension".into(),
-        ));
+        return Err(Error::InvalidArgument("vector must have at least 1 dimension".into()));
     }
     let (mut dot, mut norm_a, mut norm_b) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
@@ -33,11 +31,7 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> Result<f64> {
 /// (`features / features.norm(dim=-1, keepdim=True)`). A zero vector stays zero,
 /// like pgvector's `l2_normalize`.
 pub fn l2_normalize(v: &mut [f32]) {
-    let norm = v
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
+    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
     if norm > 0.0 {
         for x in v.iter_mut() {
             *x = (f64::from(*x) / norm) as f32;
@@ -60,9 +54,7 @@ mod tests {
 
     #[test]
     fn cosine_with_zero_vector_is_nan_like_pgvector() {
-        assert!(cosine_similarity(&[0.0, 0.0], &[1.0, 1.0])
-            .unwrap()
-            .is_nan());
+        assert!(cosine_similarity(&[0.0, 0.0], &[1.0, 1.0]).unwrap().is_nan());
     }
 
     #[test]

@@ -115,20 +115,10 @@ impl Registry {
     }
 
     /// Embeds one text with the named model's text tower.
-    pub fn embed_text(
-        &mut self,
-        settings: &Settings,
-        model: &str,
-        text: &str,
-        normalize: bool,
-    ) -> Result<Vec<f32>> {
+    pub fn embed_text(&mut self, settings: &Settings, model: &str, text: &str, normalize: bool) -> Result<Vec<f32>> {
         let dir = model_path(settings, model)?;
         self.ensure_text_tower(settings, &dir)?;
-        let text_tower = self
-            .models
-            .get_mut(&dir)
-            .and_then(|m| m.textual.as_mut())
-            .expect("loaded above");
+        let text_tower = self.models.get_mut(&dir).and_then(|m| m.textual.as_mut()).expect("loaded above");
         let ids = text_tower.tokenizer.encode(text)?;
         let mut embedding = text_tower.tower.embed_ids(&ids, settings.cancel)?;
         finish(&mut embedding, normalize);
@@ -136,23 +126,13 @@ impl Registry {
     }
 
     /// Embeds one encoded image with the named model's vision tower.
-    pub fn embed_image(
-        &mut self,
-        settings: &Settings,
-        model: &str,
-        bytes: &[u8],
-        normalize: bool,
-    ) -> Result<Vec<f32>> {
+    pub fn embed_image(&mut self, settings: &Settings, model: &str, bytes: &[u8], normalize: bool) -> Result<Vec<f32>> {
         let dir = model_path(settings, model)?;
         self.ensure_visual_tower(settings, &dir)?;
         let model = self.models.get_mut(&dir).expect("loaded above");
         let tower = model.visual.as_mut().expect("loaded above");
         let spec = PixelSpec {
-            image_size: model
-                .config
-                .image_size
-                .or(tower.image_size())
-                .unwrap_or(DEFAULT_IMAGE_SIZE),
+            image_size: model.config.image_size.or(tower.image_size()).unwrap_or(DEFAULT_IMAGE_SIZE),
             mean: model.config.mean(),
             std: model.config.std(),
         };
@@ -165,17 +145,14 @@ impl Registry {
     /// Every model folder under the model directory, with what this registry has loaded.
     pub fn list_models(&mut self, settings: &Settings) -> Result<Vec<ModelInfo>> {
         let entries = std::fs::read_dir(&settings.model_dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingFile {
-                what: "model directory",
-                path: settings.model_dir.clone(),
-            },
+            std::io::ErrorKind::NotFound => {
+                Error::MissingFile { what: "model directory", path: settings.model_dir.clone() }
+            }
             _ => io_error(&settings.model_dir, e),
         })?;
         let mut names: Vec<String> = entries
             .filter_map(|entry| entry.ok())
-            .filter(|entry| {
-                entry.path().join(VISUAL_FILE).exists() || entry.path().join(TEXTUAL_FILE).exists()
-            })
+            .filter(|entry| entry.path().join(VISUAL_FILE).exists() || entry.path().join(TEXTUAL_FILE).exists())
             .filter_map(|entry| entry.file_name().into_string().ok())
             .filter(|name| validate_model_name(name).is_ok())
             .collect();
@@ -201,14 +178,8 @@ impl Registry {
                     .embed_dim
                     .or(visual.and_then(|t| t.output_dim))
                     .or(textual.and_then(|t| t.tower.output_dim)),
-                image_size: model
-                    .config
-                    .image_size
-                    .or(visual.and_then(Tower::image_size)),
-                context_length: model
-                    .config
-                    .context_length
-                    .or(textual.map(|t| t.tokenizer.context_length())),
+                image_size: model.config.image_size.or(visual.and_then(Tower::image_size)),
+                context_length: model.config.context_length.or(textual.map(|t| t.tokenizer.context_length())),
                 fingerprint,
                 description: model.config.description.clone(),
                 text_load_ms: textual.map(|t| t.tower.load_time.as_secs_f64() * 1e3),
@@ -222,13 +193,7 @@ impl Registry {
     fn model(&mut self, dir: &Path) -> Result<&mut Model> {
         if !self.models.contains_key(dir) {
             let config = ModelConfig::load(dir)?;
-            let model = Model {
-                dir: dir.to_path_buf(),
-                config,
-                visual: None,
-                textual: None,
-                fingerprint: None,
-            };
+            let model = Model { dir: dir.to_path_buf(), config, visual: None, textual: None, fingerprint: None };
             self.models.insert(dir.to_path_buf(), model);
         }
         Ok(self.models.get_mut(dir).expect("inserted above"))
@@ -236,12 +201,7 @@ impl Registry {
 
     fn ensure_visual_tower(&mut self, settings: &Settings, dir: &Path) -> Result<()> {
         let threads = settings.intra_op_threads;
-        if self
-            .models
-            .get(dir)
-            .and_then(|m| m.visual.as_ref())
-            .is_some_and(|t| t.threads == threads)
-        {
+        if self.models.get(dir).and_then(|m| m.visual.as_ref()).is_some_and(|t| t.threads == threads) {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
@@ -263,28 +223,14 @@ impl Registry {
 
     fn ensure_text_tower(&mut self, settings: &Settings, dir: &Path) -> Result<()> {
         let threads = settings.intra_op_threads;
-        if self
-            .models
-            .get(dir)
-            .and_then(|m| m.textual.as_ref())
-            .is_some_and(|t| t.tower.threads == threads)
-        {
+        if self.models.get(dir).and_then(|m| m.textual.as_ref()).is_some_and(|t| t.tower.threads == threads) {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
         let model = self.model(dir)?;
         model.textual = None;
-        let tower = Tower::load(
-            runtime,
-            &dir.join(TEXTUAL_FILE),
-            TowerKind::Textual,
-            threads,
-        )?;
-        let context_length = model
-            .config
-            .context_length
-            .or(tower.context_length())
-            .unwrap_or(DEFAULT_CONTEXT_LENGTH);
+        let tower = Tower::load(runtime, &dir.join(TEXTUAL_FILE), TowerKind::Textual, threads)?;
+        let context_length = model.config.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
         if let Some(graph) = tower.context_length() {
             if graph != context_length {
                 return Err(Error::InvalidModel(format!(
@@ -294,8 +240,7 @@ impl Registry {
             }
         }
         model.check_dim(tower.output_dim)?;
-        let tokenizer =
-            ClipTokenizer::from_file(&tokenizer_path(&settings.model_dir, dir), context_length)?;
+        let tokenizer = ClipTokenizer::from_file(&tokenizer_path(&settings.model_dir, dir), context_length)?;
         model.textual = Some(TextTower { tower, tokenizer });
         Ok(())
     }
@@ -344,11 +289,7 @@ impl Model {
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
         for file in &files {
-            hasher.update(
-                file.file_name()
-                    .map(|n| n.as_encoded_bytes())
-                    .unwrap_or_default(),
-            );
+            hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
             let mut reader = std::fs::File::open(file).map_err(|e| io_error(file, e))?;
             loop {
                 let n = reader.read(&mut buffer).map_err(|e| io_error(file, e))?;
@@ -371,10 +312,7 @@ fn model_path(settings: &Settings, name: &str) -> Result<PathBuf> {
     validate_model_name(name)?;
     let dir = settings.model_dir.join(name);
     if !dir.join(VISUAL_FILE).exists() && !dir.join(TEXTUAL_FILE).exists() {
-        return Err(Error::UnknownModel {
-            name: name.to_string(),
-            dir: settings.model_dir.clone(),
-        });
+        return Err(Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() });
     }
     Ok(dir)
 }

@@ -16,9 +16,7 @@
 
 use std::io::Cursor;
 
-use fast_image_resize::{
-    images::Image as ResizeImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
-};
+use fast_image_resize::{images::Image as ResizeImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::error::{Error, Result};
@@ -26,6 +24,7 @@ use crate::error::{Error, Result};
 /// OpenAI CLIP's per-channel normalisation mean (RGB).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// OpenAI CLIP's per-channel normalisation standard deviation (RGB).
+#[allow(clippy::excessive_precision)] // OpenAI's constants as published; f32 rounds them as torch does
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// Limits that stop decompression bombs before they allocate.
@@ -100,8 +99,7 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
 /// torchvision's `Resize(int)`: the shorter side becomes `size`, the longer
 /// `int(size * long / short)` (truncated).
 fn shorter_side_resize(width: u32, height: u32, size: u32) -> (u32, u32) {
-    let long_side =
-        |long: u32, short: u32| (u64::from(size) * u64::from(long) / u64::from(short)) as u32;
+    let long_side = |long: u32, short: u32| (u64::from(size) * u64::from(long) / u64::from(short)) as u32;
     if width <= height {
         (size, long_side(height, width))
     } else {
@@ -123,25 +121,78 @@ fn resize(decoded: Decoded, width: u32, height: u32) -> Result<Vec<u8>> {
     if (width, height) == (decoded.width, decoded.height) {
         return Ok(decoded.pixels); // PIL leaves a same-size resize untouched
     }
-    let pixel_type = if decoded.has_alpha {
-        PixelType::U8x4
-    } else {
-        PixelType::U8x3
-    };
-    let src = ResizeImage::from_vec_u8(decoded.width, decoded.height, decoded.pixels, pixel_type)
+    let channels = if decoded.has_alpha { 4 } else { 3 };
+    if decoded.resample == Resample::Nearest {
+        return Ok(resize_nearest_like_pil(&decoded, channels, width, height));
+    }
+    let mut pixels = decoded.pixels;
+    if decoded.has_alpha {
+        premultiply_like_pil(&mut pixels);
+    }
+    let pixel_type = if decoded.has_alpha { PixelType::U8x4 } else { PixelType::U8x3 };
+    let src = ResizeImage::from_vec_u8(decoded.width, decoded.height, pixels, pixel_type)
         .map_err(|e| Error::InvalidImage(format!("invalid image buffer: {e}")))?;
     let mut dst = ResizeImage::new(width, height, pixel_type);
-    let algorithm = match decoded.resample {
-        Resample::Nearest => ResizeAlg::Nearest,
-        Resample::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
-    };
-    let options = ResizeOptions::new()
-        .resize_alg(algorithm)
-        .use_alpha(decoded.has_alpha);
+    // Alpha is handled here with PIL's exact integer formulas, not by the resizer.
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)).use_alpha(false);
     Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| Error::InvalidImage(format!("could not resize image: {e}")))?;
-    Ok(dst.into_vec())
+    let mut out = dst.into_vec();
+    if decoded.has_alpha {
+        unpremultiply_like_pil(&mut out);
+    }
+    Ok(out)
+}
+
+/// PIL's NEAREST resize (`ImagingScaleAffine`): source coordinates accumulate
+/// in f64 from half a step, truncated; the accumulation decides ties exactly as PIL does.
+fn resize_nearest_like_pil(decoded: &Decoded, channels: usize, width: u32, height: u32) -> Vec<u8> {
+    let source_indices = |from: u32, to: u32| {
+        let step = f64::from(from) / f64::from(to);
+        let mut at = step * 0.5;
+        (0..to)
+            .map(|_| {
+                let index = (at as usize).min(from as usize - 1);
+                at += step;
+                index
+            })
+            .collect::<Vec<usize>>()
+    };
+    let xs = source_indices(decoded.width, width);
+    let ys = source_indices(decoded.height, height);
+    let row_len = decoded.width as usize * channels;
+    let mut out = Vec::with_capacity(width as usize * height as usize * channels);
+    for &y in &ys {
+        let row = &decoded.pixels[y * row_len..(y + 1) * row_len];
+        for &x in &xs {
+            out.extend_from_slice(&row[x * channels..(x + 1) * channels]);
+        }
+    }
+    out
+}
+
+/// PIL's RGBA -> "RGBa": `MULDIV255(v, a)` with rounding.
+fn premultiply_like_pil(rgba: &mut [u8]) {
+    for px in rgba.chunks_exact_mut(4) {
+        let alpha = u32::from(px[3]);
+        for v in &mut px[..3] {
+            let t = u32::from(*v) * alpha + 128;
+            *v = ((t + (t >> 8)) >> 8) as u8;
+        }
+    }
+}
+
+/// PIL's "RGBa" -> RGBA: `255 * v / a` truncated and clipped; alpha 0 and 255 leave v as is.
+fn unpremultiply_like_pil(rgba: &mut [u8]) {
+    for px in rgba.chunks_exact_mut(4) {
+        let alpha = u32::from(px[3]);
+        if alpha != 0 && alpha != 255 {
+            for v in &mut px[..3] {
+                *v = (255 * u32::from(*v) / alpha).min(255) as u8;
+            }
+        }
+    }
 }
 
 fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
@@ -156,9 +207,7 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
         )));
     }
     let format = image::guess_format(bytes).map_err(|_| {
-        Error::InvalidImage(
-            "unrecognized image format (expected JPEG, PNG, WebP, GIF, BMP or TIFF)".into(),
-        )
+        Error::InvalidImage("unrecognized image format (expected JPEG, PNG, WebP, GIF, BMP or TIFF)".into())
     })?;
     if !matches!(
         format,
@@ -169,14 +218,10 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
             | ImageFormat::Bmp
             | ImageFormat::Tiff
     ) {
-        return Err(Error::InvalidImage(format!(
-            "unsupported image format {format:?}"
-        )));
+        return Err(Error::InvalidImage(format!("unsupported image format {format:?}")));
     }
     let corrupt = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => {
-            Error::LimitExceeded(format!("image exceeds a decoding limit: {e}"))
-        }
+        image::ImageError::Limits(_) => Error::LimitExceeded(format!("image exceeds a decoding limit: {e}")),
         _ => Error::InvalidImage(format!("could not decode {format:?} image: {e}")),
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -187,9 +232,7 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
     let decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
-        return Err(Error::InvalidImage(format!(
-            "image has no pixels ({width}x{height})"
-        )));
+        return Err(Error::InvalidImage(format!("image has no pixels ({width}x{height})")));
     }
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(Error::LimitExceeded(format!(
@@ -198,11 +241,7 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
         )));
     }
     let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    let resample = if is_palette_or_bilevel(bytes, format) {
-        Resample::Nearest
-    } else {
-        Resample::Bicubic
-    };
+    let resample = if is_palette_or_bilevel(bytes, format) { Resample::Nearest } else { Resample::Bicubic };
     // PIL's "P" images convert to RGB ignoring transparency.
     let keep_alpha = image.color().has_alpha() && resample == Resample::Bicubic;
     let pixels = match (&image, keep_alpha) {
@@ -212,21 +251,12 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
         (_, true) => image.to_rgba8().into_raw(),
         (_, false) => image.to_rgb8().into_raw(),
     };
-    Ok(Decoded {
-        width,
-        height,
-        has_alpha: keep_alpha,
-        pixels,
-        resample,
-    })
+    Ok(Decoded { width, height, has_alpha: keep_alpha, pixels, resample })
 }
 
 /// PIL reads 16-bit RGB(A) PNGs as 8-bit by keeping each sample's high byte.
 fn high_bytes(samples: &[u16], channels_in: usize, channels_out: usize) -> Vec<u8> {
-    samples
-        .chunks_exact(channels_in)
-        .flat_map(|px| px[..channels_out].iter().map(|&v| (v >> 8) as u8))
-        .collect()
+    samples.chunks_exact(channels_in).flat_map(|px| px[..channels_out].iter().map(|&v| (v >> 8) as u8)).collect()
 }
 
 /// Whether PIL would open this image in mode "P" or "1", which it always
@@ -234,9 +264,7 @@ fn high_bytes(samples: &[u16], channels_in: usize, channels_out: usize) -> Vec<u
 fn is_palette_or_bilevel(bytes: &[u8], format: ImageFormat) -> bool {
     match format {
         // IHDR: bit depth at byte 24, colour type at 25 (3 = palette, 0 = grey).
-        ImageFormat::Png => {
-            bytes.len() > 25 && (bytes[25] == 3 || (bytes[25] == 0 && bytes[24] == 1))
-        }
+        ImageFormat::Png => bytes.len() > 25 && (bytes[25] == 3 || (bytes[25] == 0 && bytes[24] == 1)),
         ImageFormat::Gif => true,
         ImageFormat::Bmp => bmp_is_palette(bytes),
         _ => false,

@@ -54,32 +54,14 @@ impl Runtime {
             )));
         }
         if !library.exists() {
-            return Err(Error::MissingFile {
-                what: "ONNX Runtime library",
-                path: library.to_path_buf(),
-            });
+            return Err(Error::MissingFile { what: "ONNX Runtime library", path: library.to_path_buf() });
         }
         let builder = ort::init_from(library).map_err(|e| {
-            Error::InvalidModel(format!(
-                "could not load ONNX Runtime from \"{}\": {e}",
-                library.display()
-            ))
+            Error::InvalidModel(format!("could not load ONNX Runtime from \"{}\": {e}", library.display()))
         })?;
-        let environment = with_signals_blocked(|| {
-            builder
-                .with_name("clip_embed")
-                .with_telemetry(false)
-                .build()
-        })
-        .map_err(|e| {
-            Error::Inference(format!(
-                "could not create the ONNX Runtime environment: {e}"
-            ))
-        })?;
-        Ok(Runtime {
-            environment,
-            library: library.to_path_buf(),
-        })
+        let environment = with_signals_blocked(|| builder.with_name("clip_embed").with_telemetry(false).build())
+            .map_err(|e| Error::Inference(format!("could not create the ONNX Runtime environment: {e}")))?;
+        Ok(Runtime { environment, library: library.to_path_buf() })
     }
 
     /// The library this runtime was loaded from.
@@ -119,16 +101,11 @@ impl Tower {
     /// Creates a session for `path`, reading input and output names from the model.
     pub fn load(runtime: &Runtime, path: &Path, kind: TowerKind, threads: usize) -> Result<Tower> {
         if !path.exists() {
-            return Err(Error::MissingFile {
-                what: "model file",
-                path: path.to_path_buf(),
-            });
+            return Err(Error::MissingFile { what: "model file", path: path.to_path_buf() });
         }
         std::fs::File::open(path).map_err(|e| crate::error::io_error(path, e))?;
         let started = Instant::now();
-        let ort_error = |e: ort::Error| {
-            Error::InvalidModel(format!("could not load \"{}\": {e}", path.display()))
-        };
+        let ort_error = |e: ort::Error| Error::InvalidModel(format!("could not load \"{}\": {e}", path.display()));
         let session = with_signals_blocked(|| {
             Session::builder(&runtime.environment)?
                 .with_intra_threads(threads)?
@@ -141,12 +118,8 @@ impl Tower {
             ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.to_vec())),
             _ => None,
         };
-        let bad = |why: String| {
-            Error::InvalidModel(format!(
-                "\"{}\" is not a CLIP {kind:?} tower: {why}",
-                path.display()
-            ))
-        };
+        let bad =
+            |why: String| Error::InvalidModel(format!("\"{}\" is not a CLIP {kind:?} tower: {why}", path.display()));
         let inputs: Vec<_> = session
             .inputs()
             .iter()
@@ -165,14 +138,10 @@ impl Tower {
                 (name, ty, dims, None)
             }
             TowerKind::Textual => {
-                let is_int = |ty: &TensorElementType| {
-                    matches!(ty, TensorElementType::Int64 | TensorElementType::Int32)
-                };
+                let is_int = |ty: &TensorElementType| matches!(ty, TensorElementType::Int64 | TensorElementType::Int32);
                 let ids = inputs
                     .iter()
-                    .find(|(name, ty, dims)| {
-                        is_int(ty) && dims.len() == 2 && !name.contains("mask")
-                    })
+                    .find(|(name, ty, dims)| is_int(ty) && dims.len() == 2 && !name.contains("mask"))
                     .cloned()
                     .ok_or_else(|| bad("no int32/int64 input of shape [N,L]".into()))?;
                 let mask = inputs
@@ -184,10 +153,7 @@ impl Tower {
         };
         let other_inputs = inputs.len() - 1 - usize::from(mask_input.is_some());
         if other_inputs > 0 {
-            return Err(bad(format!(
-                "{} inputs, expected 1 (or ids and attention_mask)",
-                inputs.len()
-            )));
+            return Err(bad(format!("{} inputs, expected 1 (or ids and attention_mask)", inputs.len())));
         }
         let outputs: Vec<_> = session
             .outputs()
@@ -223,36 +189,23 @@ impl Tower {
 
     /// The static token count of a text input (`L` of `[N,L]`), if the graph fixes it.
     pub fn context_length(&self) -> Option<usize> {
-        self.input_dims
-            .get(1)
-            .and_then(|&d| usize::try_from(d).ok())
+        self.input_dims.get(1).and_then(|&d| usize::try_from(d).ok())
     }
 
     /// Runs the visual tower on one `[3,S,S]` tensor.
-    pub fn embed_pixels(
-        &mut self,
-        pixels: Vec<f32>,
-        size: u32,
-        cancel: Option<CancelCheck>,
-    ) -> Result<Vec<f32>> {
+    pub fn embed_pixels(&mut self, pixels: Vec<f32>, size: u32, cancel: Option<CancelCheck>) -> Result<Vec<f32>> {
         let s = size as usize;
         let array = Array4::from_shape_vec((1, 3, s, s), pixels)
             .map_err(|e| Error::Inference(format!("pixel tensor of the wrong size: {e}")))?;
         let input = Tensor::from_array(array).map_err(inference_error)?;
-        let inputs = vec![(
-            self.input_name.clone().into(),
-            SessionInputValue::from(input),
-        )];
+        let inputs = vec![(self.input_name.clone().into(), SessionInputValue::from(input))];
         self.run(inputs, cancel)
     }
 
     /// Runs the text tower on one row of token ids (already padded to the context length).
     pub fn embed_ids(&mut self, ids: &[i64], cancel: Option<CancelCheck>) -> Result<Vec<f32>> {
         let len = ids.len();
-        let mut inputs = vec![(
-            self.input_name.clone().into(),
-            int_tensor(self.input_type, ids, len)?,
-        )];
+        let mut inputs = vec![(self.input_name.clone().into(), int_tensor(self.input_type, ids, len)?)];
         if let Some((name, ty)) = &self.mask_input {
             let mask: Vec<i64> = ids.iter().map(|&id| i64::from(id != 0)).collect();
             inputs.push((name.clone().into(), int_tensor(*ty, &mask, len)?));
@@ -288,12 +241,10 @@ impl Tower {
                     })
                 })
             });
-            let outcome = session
-                .run_with_options(inputs, &options)
-                .and_then(|outputs| {
-                    let (_, values) = outputs[output_name.as_str()].try_extract_tensor::<f32>()?;
-                    Ok(values.to_vec())
-                });
+            let outcome = session.run_with_options(inputs, options).and_then(|outputs| {
+                let (_, values) = outputs[output_name.as_str()].try_extract_tensor::<f32>()?;
+                Ok(values.to_vec())
+            });
             finished.store(true, Ordering::Release);
             if let Some(handle) = watchdog {
                 handle.thread().unpark();
@@ -313,11 +264,7 @@ fn inference_error(e: ort::Error) -> Error {
     Error::Inference(e.to_string())
 }
 
-fn int_tensor(
-    ty: TensorElementType,
-    values: &[i64],
-    len: usize,
-) -> Result<SessionInputValue<'static>> {
+fn int_tensor(ty: TensorElementType, values: &[i64], len: usize) -> Result<SessionInputValue<'static>> {
     let value = if ty == TensorElementType::Int32 {
         let narrowed: Vec<i32> = values.iter().map(|&v| v as i32).collect();
         Tensor::from_array(Array2::from_shape_vec((1, len), narrowed).map_err(shape_error)?)

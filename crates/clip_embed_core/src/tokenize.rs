@@ -35,26 +35,15 @@ impl ClipTokenizer {
     /// writes, or the one shipped with `openai/clip-vit-*` models).
     pub fn from_file(path: &Path, context_length: usize) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-        let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| {
-            Error::InvalidModel(format!(
-                "invalid tokenizer file \"{}\": {e}",
-                path.display()
-            ))
-        })?;
+        let tokenizer = Tokenizer::from_bytes(&bytes)
+            .map_err(|e| Error::InvalidModel(format!("invalid tokenizer file \"{}\": {e}", path.display())))?;
         let special = |name: &str, fallback: u32| tokenizer.token_to_id(name).unwrap_or(fallback);
         let start_of_text = special("<|startoftext|>", START_OF_TEXT);
         let end_of_text = special("<|endoftext|>", END_OF_TEXT);
         if context_length < 2 {
-            return Err(Error::InvalidModel(format!(
-                "context length {context_length} is below 2"
-            )));
+            return Err(Error::InvalidModel(format!("context length {context_length} is below 2")));
         }
-        Ok(ClipTokenizer {
-            tokenizer,
-            start_of_text,
-            end_of_text,
-            context_length,
-        })
+        Ok(ClipTokenizer { tokenizer, start_of_text, end_of_text, context_length })
     }
 
     /// The number of token slots the text tower takes (77 for OpenAI's models).
@@ -68,9 +57,7 @@ impl ClipTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
         let cleaned = clean_text(text);
         if cleaned.trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "text to embed must not be empty".into(),
-            ));
+            return Err(Error::InvalidArgument("text to embed must not be empty".into()));
         }
         let encoding = self
             .tokenizer
@@ -79,13 +66,7 @@ impl ClipTokenizer {
         let mut ids = Vec::with_capacity(self.context_length);
         ids.push(i64::from(self.start_of_text));
         let body_room = self.context_length - 2;
-        ids.extend(
-            encoding
-                .get_ids()
-                .iter()
-                .take(body_room)
-                .map(|&id| i64::from(id)),
-        );
+        ids.extend(encoding.get_ids().iter().take(body_room).map(|&id| i64::from(id)));
         ids.push(i64::from(self.end_of_text));
         ids.resize(self.context_length, 0);
         Ok(ids)
@@ -122,11 +103,7 @@ fn ftfy_character_fixes(text: &str) -> String {
     while let Some(c) = chars.next() {
         // remove_terminal_escapes: ESC '[' (digits | ';')* letter
         if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            let rest: String = chars
-                .clone()
-                .skip(1)
-                .take_while(|c| c.is_ascii_digit() || *c == ';')
-                .collect();
+            let rest: String = chars.clone().skip(1).take_while(|c| c.is_ascii_digit() || *c == ';').collect();
             let after = chars.clone().nth(1 + rest.chars().count());
             if after.is_some_and(|c| c.is_ascii_alphabetic()) {
                 for _ in 0..rest.chars().count() + 2 {
@@ -187,11 +164,10 @@ fn ftfy_character_fixes(text: &str) -> String {
 /// decoded as Latin-1. The five bytes Windows-1252 leaves undefined stay as they are.
 fn fix_c1_control(c: char) -> char {
     const WINDOWS_1252_80_9F: [char; 32] = [
-        '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}',
-        '\u{2021}', '\u{2c6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}',
-        '\u{8f}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}',
-        '\u{2014}', '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}', '\u{153}', '\u{9d}', '\u{17e}',
-        '\u{178}',
+        '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{2c6}',
+        '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}', '\u{90}', '\u{2018}', '\u{2019}',
+        '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}',
+        '\u{153}', '\u{9d}', '\u{17e}', '\u{178}',
     ];
     match c {
         '\u{80}'..='\u{9f}' => WINDOWS_1252_80_9F[c as usize - 0x80],
@@ -207,18 +183,12 @@ mod tests {
     fn clean_text_unescapes_html_and_uncurls_quotes() {
         assert_eq!(clean_text("  Tom &amp; Jerry  "), "Tom & Jerry");
         assert_eq!(clean_text("&amp;lt;b&amp;gt;"), "<b>");
-        assert_eq!(
-            clean_text("don\u{2019}t \u{201c}stop\u{201d}"),
-            "don't \"stop\""
-        );
+        assert_eq!(clean_text("don\u{2019}t \u{201c}stop\u{201d}"), "don't \"stop\"");
     }
 
     #[test]
     fn clean_text_applies_ftfy_character_fixes() {
-        assert_eq!(
-            clean_text("\u{fb01}sh \u{ff21}\u{ff22}\u{3000}c"),
-            "fish AB c"
-        );
+        assert_eq!(clean_text("\u{fb01}sh \u{ff21}\u{ff22}\u{3000}c"), "fish AB c");
         assert_eq!(clean_text("\u{1b}[36;44mblue\u{1b}[0m"), "blue");
         assert_eq!(clean_text("a\u{0}b\u{feff}c"), "abc");
         assert_eq!(clean_text("\u{93}quoted\u{94}"), "\"quoted\"");

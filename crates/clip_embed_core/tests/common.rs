@@ -22,9 +22,7 @@ pub fn model_dir() -> PathBuf {
 pub fn onnxruntime_path() -> PathBuf {
     std::env::var("CLIP_EMBED_ONNXRUNTIME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from("/usr/lib/postgresql/15/lib/clip_embed/libonnxruntime.so")
-        })
+        .unwrap_or_else(|_| PathBuf::from("/usr/lib/postgresql/15/lib/clip_embed/libonnxruntime.so"))
 }
 
 pub fn settings() -> Settings {
@@ -32,17 +30,12 @@ pub fn settings() -> Settings {
         model_dir: model_dir(),
         onnxruntime_path: onnxruntime_path(),
         intra_op_threads: 1,
-        limits: ImageLimits {
-            max_bytes: 50 << 20,
-            max_pixels: 89_478_485,
-        },
+        limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
         cancel: None,
     }
 }
 
 pub fn data(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

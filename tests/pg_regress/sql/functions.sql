@@ -6,9 +6,9 @@ SELECT clip_embed_text('Hello World') = clip_embed_text('Hello World', 'tiny-ran
 SELECT clip_embed_text('Hello World') = clip_embed_text('  hello    WORLD ') AS normalised,
        clip_embed_text('Tom & Jerry') = clip_embed_text('Tom &amp; Jerry') AS unescaped,
        clip_embed_text('a cat') = clip_embed_text('a dog') AS cat_is_dog;
--- normalize => false gives the tower's raw output.
-SELECT regress_norm(clip_embed_text('Hello World', normalize => false)) <> 1 AS raw_not_unit;
-SELECT round(clip_similarity(clip_embed_text('Hello World', normalize => false),
+-- normalized => false gives the tower's raw output.
+SELECT regress_norm(clip_embed_text('Hello World', normalized => false)) <> 1 AS raw_not_unit;
+SELECT round(clip_similarity(clip_embed_text('Hello World', normalized => false),
                              clip_embed_text('Hello World'))::numeric, 6) AS same_direction;
 -- Text longer than 77 tokens is truncated, like clip.tokenize(truncate=True).
 SELECT clip_embed_text(repeat('word ', 76)) = clip_embed_text(repeat('word ', 300)) AS truncated;

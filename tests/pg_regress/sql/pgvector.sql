@@ -13,8 +13,7 @@ SELECT count(*) AS rows, count(emb) AS embedded FROM photos;
 SELECT bool_and(emb = clip_embed_image(data)::vector) AS generated_matches FROM photos;
 -- The planner folds the IMMUTABLE text embedding to a constant and uses the index.
 SET enable_seqscan = off;
-EXPLAIN (COSTS OFF)
-SELECT id FROM photos ORDER BY emb <=> clip_embed_text('a red bicycle')::vector LIMIT 3;
+SELECT regress_plan($$SELECT id FROM photos ORDER BY emb <=> clip_embed_text('a red bicycle')::vector LIMIT 3$$);
 -- The index's order is the order of exact cosine similarity.
 SELECT (SELECT array_agg(name) FROM (SELECT name FROM photos
           ORDER BY emb <=> clip_embed_text('a red bicycle')::vector LIMIT 6) hnsw)

@@ -1,4 +1,6 @@
--- Settings: defaults, limits, and who may change what.
+-- Settings: defaults, limits, and who may change what. They exist once the
+-- library is loaded: by the first clip_embed call, LOAD, or shared_preload_libraries.
+LOAD 'clip_embed';
 SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'clip\_embed.%' ORDER BY name;
 -- Limits apply per call.
 SET clip_embed.max_image_pixels = 100;
