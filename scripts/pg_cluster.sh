@@ -25,7 +25,7 @@ start)
     echo "max_connections = 20"
     echo "shared_buffers = 128MB"
     echo "fsync = off"
-    [ -n "$model_dir" ] && echo "clip_embed.model_dir = '$model_dir'"
+    if [ -n "$model_dir" ]; then echo "clip_embed.model_dir = '$model_dir'"; fi
   } | as_postgres tee "$data/postgresql.auto.conf" >/dev/null
   if ! as_postgres "$PG_BINDIR/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     as_postgres "$PG_BINDIR/pg_ctl" -D "$data" -l "$CLIP_EMBED_HOME/$name/server.log" -w start >/dev/null

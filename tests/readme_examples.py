@@ -35,7 +35,7 @@ def main():
             print(block)
             print(run.stderr)
             break
-    print(f"readme examples: {len(blocks) - failed if not failed else i - 1} passed, {failed} failed")
+    print(f"readme: {len(blocks) - failed if not failed else i - 1} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 
