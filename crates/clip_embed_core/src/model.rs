@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::config::{validate_model_name, ModelConfig};
 use crate::error::{io_error, Error, Result};
 use crate::math::l2_normalize;
-use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
+use crate::preprocess::{check_encoded, preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
-use crate::tokenize::ClipTokenizer;
+use crate::tokenize::{clean_text, ClipTokenizer};
 
 /// File name of the vision tower in a model folder.
 pub const VISUAL_FILE: &str = "visual.onnx";
@@ -117,6 +117,9 @@ impl Registry {
     /// Embeds one text with the named model's text tower.
     pub fn embed_text(&mut self, settings: &Settings, model: &str, text: &str, normalize: bool) -> Result<Vec<f32>> {
         let dir = model_path(settings, model)?;
+        if clean_text(text).is_empty() {
+            return Err(Error::InvalidArgument("text to embed must not be empty".into()));
+        }
         self.ensure_text_tower(settings, &dir)?;
         let text_tower = self.models.get_mut(&dir).and_then(|m| m.textual.as_mut()).expect("loaded above");
         let ids = text_tower.tokenizer.encode(text)?;
@@ -128,6 +131,7 @@ impl Registry {
     /// Embeds one encoded image with the named model's vision tower.
     pub fn embed_image(&mut self, settings: &Settings, model: &str, bytes: &[u8], normalize: bool) -> Result<Vec<f32>> {
         let dir = model_path(settings, model)?;
+        check_encoded(bytes, &settings.limits)?;
         self.ensure_visual_tower(settings, &dir)?;
         let model = self.models.get_mut(&dir).expect("loaded above");
         let tower = model.visual.as_mut().expect("loaded above");

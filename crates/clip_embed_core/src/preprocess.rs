@@ -195,7 +195,9 @@ fn unpremultiply_like_pil(rgba: &mut [u8]) {
     }
 }
 
-fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
+/// The checks that need no decoding: empty input, the byte limit and a format
+/// we take. Run before a model loads, so bad bytes never cost a session.
+pub fn check_encoded(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat> {
     if bytes.is_empty() {
         return Err(Error::InvalidImage("image is empty".into()));
     }
@@ -220,6 +222,11 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
     ) {
         return Err(Error::InvalidImage(format!("unsupported image format {format:?}")));
     }
+    Ok(format)
+}
+
+fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
+    let format = check_encoded(bytes, limits)?;
     let corrupt = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => Error::LimitExceeded(format!("image exceeds a decoding limit: {e}")),
         _ => Error::InvalidImage(format!("could not decode {format:?} image: {e}")),

@@ -1,4 +1,10 @@
 -- Bad input: an ERROR with a SQLSTATE, and the backend lives on.
+-- First, in a backend that has not loaded ONNX Runtime yet: a wrong library
+-- path is an error, and fixing the setting recovers without reconnecting.
+SET clip_embed.onnxruntime_path = '/nonexistent/libonnxruntime.so';
+SELECT regress_error($$SELECT clip_embed_text('x')$$);
+RESET clip_embed.onnxruntime_path;
+SELECT array_length(clip_embed_text('x'), 1) AS dims_after_fix;
 SELECT regress_error($$SELECT clip_embed_image(''::bytea)$$);
 SELECT regress_error($$SELECT clip_embed_image('\x00010203'::bytea)$$);
 -- A GIF header followed by text claims 25120x29813 pixels: refused before decoding.

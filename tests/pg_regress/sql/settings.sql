@@ -1,7 +1,9 @@
 -- Settings: defaults, limits, and who may change what. They exist once the
 -- library is loaded: by the first clip_embed call, LOAD, or shared_preload_libraries.
 LOAD 'clip_embed';
-SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'clip\_embed.%' ORDER BY name;
+SELECT name, CASE name WHEN 'clip_embed.model_dir' THEN '(the test model dir)' ELSE setting END AS setting,
+       unit, context
+FROM pg_settings WHERE name LIKE 'clip\_embed.%' ORDER BY name;
 -- Limits apply per call.
 SET clip_embed.max_image_pixels = 100;
 SELECT regress_error($$SELECT clip_embed_image(data) FROM regress_images WHERE name = 'red circle'$$);

@@ -11,13 +11,14 @@ INSERT INTO regress_images VALUES
   ('yellow circle', decode('iVBORw0KGgoAAAANSUhEUgAAABgAAAAQCAIAAACDRijCAAAAWklEQVR42mP8//8/AzUAEwOVAAseuecnRZG5kuav8ShmxOo1NCOIMY6JJFPwyDKRZAoeNUykmoJLJdVibaQYhD/J4VfJRGR6I6iGifi0i1+WEU/up0JeIwMAAFw5JxNEJ9hQAAAAAElFTkSuQmCC', 'base64')),
   ('blue circle',   decode('iVBORw0KGgoAAAANSUhEUgAAABgAAAAQCAIAAACDRijCAAAAWklEQVR42mP8//8/AzUAEwOVAAseOVHRu8jc16+V8ShmxOo1NCOIMY6JJFPwyDKRZAoeNUykmoJLJdVibaQYhD/J4VfJRGR6I6iGifi0i1+WEU/up0JeIwMAAE3YJxM3kfc8AAAAAElFTkSuQmCC', 'base64'));
 -- Runs a statement and reports its SQLSTATE and message, so expected output
--- pins the error code, not only the text.
+-- pins the error code, not only the text. The model directory, which differs
+-- between machines, reads as $model_dir.
 CREATE FUNCTION regress_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE statement;
   RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
+  RETURN replace(SQLSTATE || ': ' || SQLERRM, coalesce(current_setting('clip_embed.model_dir', true), ''), '$model_dir');
 END $$;
 -- L2 norm of a real[], rounded for stable output.
 CREATE FUNCTION regress_norm(v real[]) RETURNS numeric LANGUAGE sql IMMUTABLE AS

@@ -1,0 +1,97 @@
+"""Benchmark: clip_embed in SQL against the Python reference pipeline (PIL +
+numpy + onnxruntime, what a Python embedding service runs), on the same model
+files, one ORT thread each, in one run, printing ratios. Not a test.
+
+Per item, median of repeated single calls:
+  * python: ReferenceModel.embed_image(bytes) / embed_text(str) in-process
+    (no HTTP hop, so the service's real cost is higher);
+  * sql:    SELECT clip_embed_image($1, model) over a Unix socket (includes the
+    round trip and bytea transfer);
+  * sql-bulk: SELECT count(clip_embed_image(data)) FROM table, per row (no round trips).
+Usage: bench.py --host SOCKET_DIR --port PORT --model-dir DIR --bpe FILE --model NAME [--images N]
+"""
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import psycopg
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "parity"))
+from clip_reference import ReferenceModel  # noqa: E402
+from parity import scene  # noqa: E402
+
+CAPTIONS = [f"a photo of a {c} {s} on a {b} background" for c in ["red", "blue", "green", "small", "large"]
+            for s in ["circle", "square", "bicycle", "cat"] for b in ["white", "dark"]]
+
+
+def timed(fn, items, repeat=1):
+    times = []
+    for _ in range(repeat):
+        for item in items:
+            t0 = time.perf_counter()
+            fn(item)
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--bpe", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--images", type=int, default=12)
+    args = ap.parse_args()
+
+    images = []
+    for i in range(args.images):
+        buf = io.BytesIO()
+        scene(1280, 960, 100 + i).save(buf, "JPEG", quality=90)
+        images.append(buf.getvalue())
+
+    t0 = time.perf_counter()
+    ref = ReferenceModel(os.path.join(args.model_dir, args.model), args.bpe)
+    py_load = time.perf_counter() - t0
+    rows = []
+    with psycopg.connect(host=args.host, port=args.port, dbname="postgres", user="postgres", autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS clip_embed")
+        t0 = time.perf_counter()
+        conn.execute("SELECT clip_embed_image(%s, %s), clip_embed_text('warm up', %s)", (images[0], args.model, args.model))
+        sql_load = time.perf_counter() - t0
+        ref.embed_image(images[0])
+        ref.embed_text("warm up")
+
+        py_img = timed(ref.embed_image, images)
+        sql_img = timed(lambda b: conn.execute("SELECT clip_embed_image(%s, %s)", (b, args.model)).fetchone(), images)
+        py_txt = timed(ref.embed_text, CAPTIONS)
+        sql_txt = timed(lambda t: conn.execute("SELECT clip_embed_text(%s, %s)", (t, args.model)).fetchone(), CAPTIONS)
+
+        conn.execute("DROP TABLE IF EXISTS bench_images")
+        conn.execute("CREATE TABLE bench_images (data bytea)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO bench_images VALUES (%s)", [(b,) for b in images])
+        t0 = time.perf_counter()
+        conn.execute("SELECT count(clip_embed_image(data, %s)) FROM bench_images", (args.model,)).fetchone()
+        sql_bulk = (time.perf_counter() - t0) * 1e3 / len(images)
+        conn.execute("DROP TABLE bench_images")
+
+    rows = [
+        ("image 1280x960 JPEG, per call", py_img, sql_img),
+        ("image, bulk per row (sql: one query)", py_img, sql_bulk),
+        ("text, per call", py_txt, sql_txt),
+    ]
+    print(f"model {args.model}; first call incl. session load: python {py_load:.2f} s, sql {sql_load:.2f} s")
+    print(f"{'workload':40s} {'python ms':>10s} {'sql ms':>10s} {'python/sql':>11s}")
+    for name, py, sql in rows:
+        print(f"{name:40s} {py:10.2f} {sql:10.2f} {py / sql:10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
