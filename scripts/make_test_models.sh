@@ -25,3 +25,7 @@ printf '{"embed_dim": "wide"}' >"$test_models/broken-config/clip_config.json"
 rm -rf "$test_models/text-only" && mkdir -p "$test_models/text-only"
 cp "$models/tiny-random/textual.onnx" "$models/tiny-random/clip_config.json" "$test_models/text-only/"
 chmod -R a+rX "$test_models"
+# A model whose text tower the server cannot read (the cluster runs as postgres).
+rm -rf "$test_models/unreadable" && mkdir -p "$test_models/unreadable"
+cp "$models/tiny-random/"*.onnx "$test_models/unreadable/"
+chmod 000 "$test_models/unreadable/textual.onnx"

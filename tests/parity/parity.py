@@ -2,7 +2,7 @@
 (tools/clip_reference.py: PIL + numpy + onnxruntime + OpenAI's tokenizer) on
 the same model files.
 
-Images: 36 generated images across JPEG (baseline, progressive, greyscale,
+Images: 37 generated images across JPEG (baseline, progressive, greyscale,
 CMYK), PNG (8/16-bit, palette, greyscale, alpha, 1-bit), WebP, GIF, BMP and
 TIFF, in odd sizes, portrait and landscape, tiny ones. Texts: 34 strings with
 Unicode, emoji, punctuation, numbers, HTML entities and text over 77 tokens.
@@ -90,6 +90,8 @@ def images():
         ("png rgb 225x224", save(s(225, 224, 11), "PNG")),
         ("png 16-bit rgb 200x300", png16(s(200, 300, 12))),
         ("png 16-bit rgba 240x180", png16(s(240, 180, 13), alpha=True)),
+        ("png 16-bit greyscale 270x190", save(Image.fromarray((np.asarray(s(270, 190, 37).convert("L"),
+                                                                       dtype=np.uint16) * 3)), "PNG")),
         ("png palette 310x230", save(s(310, 230, 14).quantize(64), "PNG")),
         ("png palette+transparency 150x150", save(s(150, 150, 15).quantize(32), "PNG", transparency=3)),
         ("png greyscale 260x390", save(s(260, 390, 16).convert("L"), "PNG")),

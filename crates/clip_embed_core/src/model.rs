@@ -172,7 +172,13 @@ impl Registry {
                     continue;
                 }
             };
-            let fingerprint = model.fingerprint(&settings.model_dir)?;
+            let fingerprint = match model.fingerprint(&settings.model_dir) {
+                Ok(fingerprint) => fingerprint,
+                Err(problem) => {
+                    rows.push(ModelInfo::unusable(name, dir, problem));
+                    continue;
+                }
+            };
             let visual = model.visual.as_ref();
             let textual = model.textual.as_ref();
             rows.push(ModelInfo {

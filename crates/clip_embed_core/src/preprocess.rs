@@ -7,7 +7,10 @@
 //! * palette and 1-bit images ("P", "1") are resized with NEAREST whatever
 //!   filter is asked for, then converted to RGB;
 //! * images with alpha are resized premultiplied ("RGBa"), then the alpha is dropped;
-//! * 16-bit RGB(A) is read as its high byte, as PIL's "RGB;16B" raw mode does;
+//! * 16-bit RGB(A) and grey+alpha are read as their high byte, as PIL's
+//!   "RGB;16B"/"LA;16B" raw modes do; 16-bit grey opens as "I;16", whose
+//!   conversion to RGB clips every value to 255 (such images come out nearly
+//!   white in the reference, and so here);
 //! * EXIF orientation is not applied (PIL's `Image.open` does not either).
 //!
 //! Bicubic is PIL's a = -0.5 kernel (Catmull-Rom) with PIL's antialiasing
@@ -252,6 +255,17 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
     // PIL's "P" images convert to RGB ignoring transparency.
     let keep_alpha = image.color().has_alpha() && resample == Resample::Bicubic;
     let pixels = match (&image, keep_alpha) {
+        // PIL opens 16-bit greyscale as "I;16", and its convert("RGB") clips
+        // each value to 255: such images come out (nearly) white in the reference.
+        (DynamicImage::ImageLuma16(img), _) => img.as_raw().iter().flat_map(|&v| [v.min(255) as u8; 3]).collect(),
+        (DynamicImage::ImageLumaA16(img), true) => img
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [(p[0] >> 8) as u8, (p[0] >> 8) as u8, (p[0] >> 8) as u8, (p[1] >> 8) as u8])
+            .collect(),
+        (DynamicImage::ImageLumaA16(img), false) => {
+            img.as_raw().chunks_exact(2).flat_map(|p| [(p[0] >> 8) as u8; 3]).collect()
+        }
         (DynamicImage::ImageRgb16(img), _) => high_bytes(img.as_raw(), 3, 3),
         (DynamicImage::ImageRgba16(img), true) => high_bytes(img.as_raw(), 4, 4),
         (DynamicImage::ImageRgba16(img), false) => high_bytes(img.as_raw(), 4, 3),

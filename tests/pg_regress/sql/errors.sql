@@ -18,6 +18,7 @@ SELECT regress_error($$SELECT clip_embed_text('   ')$$);
 SELECT regress_error($$SELECT clip_embed_text('x', 'no-such-model')$$);
 SELECT regress_error($$SELECT clip_embed_text('x', '../../etc')$$);
 SELECT regress_error($$SELECT clip_embed_image(data, 'text-only') FROM regress_images LIMIT 1$$);
+SELECT regress_error($$SELECT clip_embed_text('x', 'unreadable')$$);
 SELECT regress_error($$SELECT clip_embed_text('x', 'broken-graph')$$) ~ '^F0000: could not load ".*/broken-graph/textual.onnx"' AS broken_graph;
 SELECT regress_error($$SELECT clip_embed_text('x', 'broken-config')$$) ~ '^F0000: invalid ".*/broken-config/clip_config.json"' AS broken_config;
 SELECT regress_error($$SELECT clip_similarity(ARRAY[1,2]::real[], ARRAY[1]::real[])$$);
