@@ -42,9 +42,19 @@ impl ModelConfig {
         };
         let config: ModelConfig = serde_json::from_str(&text)
             .map_err(|e| Error::InvalidModel(format!("invalid \"{}\": {e}", path.display())))?;
+        let invalid = |what: &str| Error::InvalidModel(format!("invalid \"{}\": {what}", path.display()));
+        if config.image_size.is_some_and(|s| !(1..=4096).contains(&s)) {
+            return Err(invalid("image_size must be between 1 and 4096"));
+        }
+        if config.context_length.is_some_and(|c| !(2..=4096).contains(&c)) {
+            return Err(invalid("context_length must be between 2 and 4096"));
+        }
+        if config.embed_dim == Some(0) {
+            return Err(invalid("embed_dim must be positive"));
+        }
         if let Some(std) = config.image_std {
             if std.iter().any(|&s| s.is_nan() || s <= 0.0) {
-                return Err(Error::InvalidModel(format!("invalid \"{}\": image_std must be positive", path.display())));
+                return Err(invalid("image_std must be positive"));
             }
         }
         Ok(config)
@@ -78,6 +88,38 @@ pub fn validate_model_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load_config(json: &str) -> Result<ModelConfig> {
+        let dir = std::env::temp_dir().join(format!("clip_embed_config_test_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(CONFIG_FILE), json).unwrap();
+        let config = ModelConfig::load(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        config
+    }
+
+    #[test]
+    fn config_values_are_checked() {
+        assert_eq!(load_config(r#"{"image_size": 336, "embed_dim": 768}"#).unwrap().image_size, Some(336));
+        for bad in [
+            r#"{"image_size": 0}"#,
+            r#"{"context_length": 1}"#,
+            r#"{"embed_dim": 0}"#,
+            r#"{"image_std": [0.2, 0.0, 0.2]}"#,
+            r#"{"unknown_key": 1}"#,
+            "not json",
+        ] {
+            let err = load_config(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidModel, "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_config_means_defaults() {
+        let config = ModelConfig::load(Path::new("/nonexistent-model-dir")).unwrap();
+        assert_eq!(config.mean(), CLIP_MEAN);
+        assert_eq!(config.std(), CLIP_STD);
+    }
 
     #[test]
     fn model_names_are_plain_folder_names() {

@@ -9,7 +9,7 @@
 //! polls a cancel check every 5 ms and terminates the run (measured: a 300 ms
 //! timeout fired after 3013 ms without it, 453 ms with it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,6 @@ const CANCEL_POLL: Duration = Duration::from_millis(5);
 /// nothing behind and is retried on the next call (after the setting is fixed).
 pub struct Runtime {
     environment: Environment,
-    library: PathBuf,
 }
 
 static RUNTIME: OnceCell<Runtime> = OnceCell::new();
@@ -61,12 +60,7 @@ impl Runtime {
         })?;
         let environment = with_signals_blocked(|| builder.with_name("clip_embed").with_telemetry(false).build())
             .map_err(|e| Error::Inference(format!("could not create the ONNX Runtime environment: {e}")))?;
-        Ok(Runtime { environment, library: library.to_path_buf() })
-    }
-
-    /// The library this runtime was loaded from.
-    pub fn library(&self) -> &Path {
-        &self.library
+        Ok(Runtime { environment })
     }
 }
 
