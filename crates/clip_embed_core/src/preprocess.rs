@@ -69,7 +69,10 @@ struct Decoded {
 
 /// Decodes `bytes` and returns the `[3, S, S]` normalised tensor (CHW, f32).
 pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Result<Vec<f32>> {
-    let decoded = decode(bytes, limits)?;
+    // The decoders are third-party code fed untrusted bytes: a panic in one is
+    // an invalid image, not a crash of the query with an internal error.
+    let decoded = std::panic::catch_unwind(|| decode(bytes, limits))
+        .unwrap_or_else(|_| Err(Error::InvalidImage("image decoder failed on malformed data".into())))?;
     let size = spec.image_size;
     let (resized_w, resized_h) = shorter_side_resize(decoded.width, decoded.height, size);
     if u64::from(resized_w) * u64::from(resized_h) > limits.max_pixels {

@@ -89,3 +89,36 @@ fn bad_bytes_and_limits_are_errors_not_panics() {
     assert_eq!(kind(&png, &ImageLimits { max_bytes: 100, max_pixels: 1 << 30 }), ErrorKind::LimitExceeded);
     assert_eq!(kind(&png, &ImageLimits { max_bytes: 1 << 30, max_pixels: 1000 }), ErrorKind::LimitExceeded);
 }
+
+#[test]
+fn truncated_and_corrupted_images_never_panic() {
+    // Deterministic corruption of every golden image: truncations at many
+    // lengths and single-byte flips. Each must give Ok or a clean error.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut outcomes = (0, 0);
+    for name in ["landscape_rgb.png", "portrait.jpg", "palette.png", "rgba.png"] {
+        let bytes = common::data(name);
+        for cut in (1..bytes.len()).step_by(bytes.len() / 97 + 1) {
+            match preprocess(&bytes[..cut], &spec(), &limits()) {
+                Ok(_) => outcomes.0 += 1,
+                Err(_) => outcomes.1 += 1,
+            }
+        }
+        for _ in 0..200 {
+            let mut corrupted = bytes.clone();
+            let at = (next() % corrupted.len() as u64) as usize;
+            corrupted[at] ^= (next() % 255 + 1) as u8;
+            match preprocess(&corrupted, &spec(), &limits()) {
+                Ok(_) => outcomes.0 += 1,
+                Err(_) => outcomes.1 += 1,
+            }
+        }
+    }
+    assert!(outcomes.1 > 0, "corruption was detected at least sometimes: {outcomes:?}");
+}

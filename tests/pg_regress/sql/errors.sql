@@ -25,5 +25,7 @@ SELECT regress_error($$SELECT clip_similarity(ARRAY[1,2]::real[], ARRAY[1]::real
 SELECT regress_error($$SELECT clip_similarity(ARRAY[1,NULL]::real[], ARRAY[1,2]::real[])$$);
 SELECT regress_error($$SELECT clip_similarity('{}'::real[], '{}'::real[])$$);
 SELECT regress_error($$SELECT clip_similarity('\x00'::bytea, 'a red circle')$$);
+-- As a user sees one, with its hint.
+SELECT clip_embed_text('x', '../etc');
 -- Still alive, and still embedding.
 SELECT array_length(clip_embed_text('still alive'), 1) AS dims;

@@ -22,6 +22,11 @@ SET clip_embed.default_model = 'bare-export';
 SELECT clip_embed_text('x') = clip_embed_text('x', 'bare-export') AS follows_default;
 SELECT name FROM clip_models() WHERE is_default;
 RESET clip_embed.default_model;
+-- A model directory that does not exist.
+SET clip_embed.model_dir = '/nonexistent/clip_models';
+SELECT regress_error($$SELECT * FROM clip_models()$$);
+SELECT regress_error($$SELECT clip_embed_text('x')$$);
+RESET clip_embed.model_dir;
 -- Paths and limits are superuser-only.
 CREATE ROLE regress_clip_user;
 SET ROLE regress_clip_user;
