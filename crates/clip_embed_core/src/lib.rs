@@ -3,6 +3,7 @@
 //!
 //! * [`tokenize`]: OpenAI's CLIP tokenization over a `tokenizer.json`
 //! * [`preprocess`]: OpenAI's image transform, PIL's behaviour included
+//! * [`pil_resample`]: Pillow's bicubic resampler, ported for exact parity
 //! * [`session`]: ONNX Runtime loading, tower sessions, cancellable runs
 //! * [`model`]: model folders and the per-backend registry of loaded towers
 //! * [`math`]: cosine similarity and normalisation with pgvector's edge cases
@@ -12,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod math;
 pub mod model;
+pub mod pil_resample;
 pub mod preprocess;
 pub mod session;
 pub mod tokenize;

@@ -13,16 +13,15 @@
 //!   white in the reference, and so here);
 //! * EXIF orientation is not applied (PIL's `Image.open` does not either).
 //!
-//! Bicubic is PIL's a = -0.5 kernel (Catmull-Rom) with PIL's antialiasing
-//! support scaling; `fast_image_resize` implements the same convolution in
-//! fixed point. Measured against PIL: at most a few 8-bit levels per value.
+//! Bicubic is a port of Pillow's own resampler ([`crate::pil_resample`]), so
+//! lossless images give the reference's bytes exactly.
 
 use std::io::Cursor;
 
-use fast_image_resize::{images::Image as ResizeImage, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::error::{Error, Result};
+use crate::pil_resample::resize_bicubic_window;
 
 /// OpenAI CLIP's per-channel normalisation mean (RGB).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -82,21 +81,16 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
         )));
     }
     let channels = if decoded.has_alpha { 4 } else { 3 };
-    let resized = resize(decoded, resized_w, resized_h)?;
     // torchvision CenterCrop: int(round((h - S) / 2.0)), Python's round-half-even.
     let top = round_half_even_half(resized_h - size);
     let left = round_half_even_half(resized_w - size);
+    let window = resize_window(decoded, (resized_w, resized_h), (left, top, size));
     let plane = (size * size) as usize;
     let mut out = vec![0f32; 3 * plane];
-    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * spec.std[c]));
-    let offset: [f32; 3] = std::array::from_fn(|c| spec.mean[c] / spec.std[c]);
-    for y in 0..size as usize {
-        let row = ((top as usize + y) * resized_w as usize + left as usize) * channels;
-        for x in 0..size as usize {
-            let px = &resized[row + x * channels..row + x * channels + 3];
-            for c in 0..3 {
-                out[c * plane + y * size as usize + x] = f32::from(px[c]) * scale[c] - offset[c];
-            }
+    // ToTensor then Normalize, in f32 and in the reference's order of operations.
+    for (i, px) in window.chunks_exact(channels).enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (f32::from(px[c]) / 255.0 - spec.mean[c]) / spec.std[c];
         }
     }
     Ok(out)
@@ -123,37 +117,35 @@ fn round_half_even_half(n: u32) -> u32 {
     }
 }
 
-fn resize(decoded: Decoded, width: u32, height: u32) -> Result<Vec<u8>> {
-    if (width, height) == (decoded.width, decoded.height) {
-        return Ok(decoded.pixels); // PIL leaves a same-size resize untouched
-    }
+/// The `size`x`size` window at (left, top) of the image resized to `resized`,
+/// as PIL would resize it: NEAREST for palette images, else BICUBIC
+/// (premultiplied when there is alpha). A same-size resize is a no-op in PIL.
+fn resize_window(decoded: Decoded, resized: (u32, u32), (left, top, size): (u32, u32, u32)) -> Vec<u8> {
     let channels = if decoded.has_alpha { 4 } else { 3 };
-    if decoded.resample == Resample::Nearest {
-        return Ok(resize_nearest_like_pil(&decoded, channels, width, height));
+    let window = (left, top, size, size);
+    if decoded.resample == Resample::Nearest && resized != (decoded.width, decoded.height) {
+        return resize_nearest_window_like_pil(&decoded, channels, resized, window);
     }
     let mut pixels = decoded.pixels;
     if decoded.has_alpha {
         premultiply_like_pil(&mut pixels);
     }
-    let pixel_type = if decoded.has_alpha { PixelType::U8x4 } else { PixelType::U8x3 };
-    let src = ResizeImage::from_vec_u8(decoded.width, decoded.height, pixels, pixel_type)
-        .map_err(|e| Error::InvalidImage(format!("invalid image buffer: {e}")))?;
-    let mut dst = ResizeImage::new(width, height, pixel_type);
-    // Alpha is handled here with PIL's exact integer formulas, not by the resizer.
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)).use_alpha(false);
-    Resizer::new()
-        .resize(&src, &mut dst, &options)
-        .map_err(|e| Error::InvalidImage(format!("could not resize image: {e}")))?;
-    let mut out = dst.into_vec();
+    let mut out = resize_bicubic_window(&pixels, channels, (decoded.width, decoded.height), resized, window);
     if decoded.has_alpha {
         unpremultiply_like_pil(&mut out);
     }
-    Ok(out)
+    out
 }
 
-/// PIL's NEAREST resize (`ImagingScaleAffine`): source coordinates accumulate
-/// in f64 from half a step, truncated; the accumulation decides ties exactly as PIL does.
-fn resize_nearest_like_pil(decoded: &Decoded, channels: usize, width: u32, height: u32) -> Vec<u8> {
+/// PIL's NEAREST resize (`ImagingScaleAffine`), window only: source
+/// coordinates accumulate in f64 from half a step and are truncated; the
+/// accumulation decides ties exactly as PIL does.
+fn resize_nearest_window_like_pil(
+    decoded: &Decoded,
+    channels: usize,
+    (width, height): (u32, u32),
+    (left, top, window_width, window_height): (u32, u32, u32, u32),
+) -> Vec<u8> {
     let source_indices = |from: u32, to: u32| {
         let step = f64::from(from) / f64::from(to);
         let mut at = step * 0.5;
@@ -168,10 +160,10 @@ fn resize_nearest_like_pil(decoded: &Decoded, channels: usize, width: u32, heigh
     let xs = source_indices(decoded.width, width);
     let ys = source_indices(decoded.height, height);
     let row_len = decoded.width as usize * channels;
-    let mut out = Vec::with_capacity(width as usize * height as usize * channels);
-    for &y in &ys {
+    let mut out = Vec::with_capacity(window_width as usize * window_height as usize * channels);
+    for &y in &ys[top as usize..(top + window_height) as usize] {
         let row = &decoded.pixels[y * row_len..(y + 1) * row_len];
-        for &x in &xs {
+        for &x in &xs[left as usize..(left + window_width) as usize] {
             out.extend_from_slice(&row[x * channels..(x + 1) * channels]);
         }
     }
@@ -257,7 +249,7 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
     let resample = if is_palette_or_bilevel(bytes, format) { Resample::Nearest } else { Resample::Bicubic };
     // PIL's "P" images convert to RGB ignoring transparency.
     let keep_alpha = image.color().has_alpha() && resample == Resample::Bicubic;
-    let pixels = match (&image, keep_alpha) {
+    let pixels = match (image, keep_alpha) {
         // PIL opens 16-bit greyscale as "I;16", and its convert("RGB") clips
         // each value to 255: such images come out (nearly) white in the reference.
         (DynamicImage::ImageLuma16(img), _) => img.as_raw().iter().flat_map(|&v| [v.min(255) as u8; 3]).collect(),
@@ -272,8 +264,9 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
         (DynamicImage::ImageRgb16(img), _) => high_bytes(img.as_raw(), 3, 3),
         (DynamicImage::ImageRgba16(img), true) => high_bytes(img.as_raw(), 4, 4),
         (DynamicImage::ImageRgba16(img), false) => high_bytes(img.as_raw(), 4, 3),
-        (_, true) => image.to_rgba8().into_raw(),
-        (_, false) => image.to_rgb8().into_raw(),
+        // into_*: no copy when the decoder already produced 8-bit RGB(A).
+        (other, true) => other.into_rgba8().into_raw(),
+        (other, false) => other.into_rgb8().into_raw(),
     };
     Ok(Decoded { width, height, has_alpha: keep_alpha, pixels, resample })
 }

@@ -34,29 +34,31 @@ fn compare(name: &str) -> (f32, f32) {
 const LEVEL: f32 = 1.0 / (255.0 * 0.268_629_54);
 
 #[test]
-fn png_matches_reference_within_rounding() {
-    let (max, mean) = compare("landscape_rgb.png");
-    assert!(max <= 3.0 * LEVEL && mean <= 0.3 * LEVEL, "max {max} mean {mean}");
+fn png_matches_reference_exactly() {
+    // Pillow's resampler is ported bit for bit; only f32 rounding may differ.
+    let (max, _) = compare("landscape_rgb.png");
+    assert!(max <= 1e-5, "max {max}");
 }
 
 #[test]
 fn jpeg_matches_reference_within_decoder_differences() {
+    // zune-jpeg and libjpeg-turbo (PIL's decoder) differ by a level or two in
+    // places (measured: 2.06 levels max, 0.32 mean); the resize adds nothing.
     let (max, mean) = compare("portrait.jpg");
     assert!(max <= 8.0 * LEVEL && mean <= LEVEL, "max {max} mean {mean}");
 }
 
 #[test]
 fn palette_png_uses_nearest_like_pil() {
-    let (max, mean) = compare("palette.png");
-    assert!(max <= 1e-5 && mean <= 1e-6, "max {max} mean {mean}");
+    let (max, _) = compare("palette.png");
+    assert!(max <= 1e-5, "max {max}");
 }
 
 #[test]
 fn rgba_png_resizes_premultiplied_like_pil() {
-    // Un-premultiplying divides by alpha, which scales a one-level rounding
-    // difference of the resize up where alpha is small (measured: 3.1 levels max).
-    let (max, mean) = compare("rgba.png");
-    assert!(max <= 4.0 * LEVEL && mean <= 0.3 * LEVEL, "max {max} mean {mean}");
+    // PIL's premultiply, resample and un-premultiply, all reproduced exactly.
+    let (max, _) = compare("rgba.png");
+    assert!(max <= 1e-5, "max {max}");
 }
 
 #[test]
