@@ -84,12 +84,13 @@ def main():
 
         # Cancellation: statement_timeout must stop a model run, not wait for it.
         conn.execute("SET statement_timeout = '20ms'")
-        t0 = time.perf_counter()
-        try:
-            conn.execute("SELECT clip_embed_image(%s, %s)", (images[1], args.model)).fetchone()
-            cancel = None
-        except psycopg.errors.QueryCanceled:
-            cancel = (time.perf_counter() - t0) * 1e3
+        cancels = []
+        for _ in range(4):
+            t0 = time.perf_counter()
+            try:
+                conn.execute("SELECT clip_embed_image(%s, %s)", (images[1], args.model)).fetchone()
+            except psycopg.errors.QueryCanceled:
+                cancels.append((time.perf_counter() - t0) * 1e3)
         conn.execute("RESET statement_timeout")
 
     rows = [
@@ -102,10 +103,11 @@ def main():
     print(f"{'workload':40s} {'python ms':>10s} {'sql ms':>10s} {'python/sql':>11s}")
     for name, py, sql in rows:
         print(f"{name:40s} {py:10.2f} {sql:10.2f} {py / sql:10.2f}x")
-    if cancel is None:
-        print("statement_timeout 20 ms: the image call finished before the timeout")
+    if not cancels:
+        print("statement_timeout 20 ms: every image call finished before the timeout")
     else:
-        print(f"statement_timeout 20 ms: image call cancelled after {cancel:.0f} ms (one run takes {sql_img:.0f} ms)")
+        ms = ", ".join(f"{c:.0f}" for c in cancels)
+        print(f"statement_timeout 20 ms: image calls cancelled after {ms} ms (one run takes {sql_img:.0f} ms)")
 
 
 if __name__ == "__main__":
