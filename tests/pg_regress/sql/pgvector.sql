@@ -24,6 +24,16 @@ SELECT (SELECT array_agg(name) FROM (SELECT name FROM photos
 SELECT bool_and((SELECT p2.id FROM photos p2 ORDER BY p2.emb <=> p1.emb LIMIT 1) = p1.id) AS self_nearest
 FROM photos p1;
 RESET enable_seqscan;
+-- PARALLEL SAFE for real: a parallel worker loads its own sessions and gives
+-- the same vectors as this backend.
+SET force_parallel_mode = on;
+SET parallel_setup_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SELECT regress_plan($$SELECT count(*) FROM photos WHERE clip_embed_image(data)::vector = emb$$);
+SELECT count(*) AS same_in_worker FROM photos WHERE clip_embed_image(data)::vector = emb;
+RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET min_parallel_table_scan_size;
 -- clip_similarity agrees with pgvector's cosine distance.
 SELECT bool_and(abs((1 - (p.emb <=> q.emb)) - clip_similarity(p.emb::real[], q.emb::real[])) < 1e-6) AS agrees
 FROM photos p, photos q;
