@@ -31,17 +31,44 @@ PRESETS = {
     # A few MB: fast enough for every test; embed_dim 512 so the README's vector(512) examples run as written.
     "tiny": dict(image_size=224, patch=32, v_width=64, v_layers=2, v_heads=2,
                  t_width=64, t_layers=2, t_heads=2, embed_dim=512, vocab=49408, context=77),
+    # The small model trained on synthetic shapes (tools/shapes/train.py).
+    "shapes": dict(image_size=224, patch=32, v_width=128, v_layers=4, v_heads=4,
+                   t_width=128, t_layers=4, t_heads=4, embed_dim=512, vocab=49408, context=77),
     # OpenAI ViT-B/16's shapes (~600 MB of fp32 weights), for benchmarks only.
     "vit-b-16": dict(image_size=224, patch=16, v_width=768, v_layers=12, v_heads=12,
                      t_width=512, t_layers=12, t_heads=8, embed_dim=512, vocab=49408, context=77),
 }
 
 
+class RandomWeights:
+    """Seeded initial weights: normal(0, std) draws in creation order, LayerNorm ones/zeros."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def take(self, shape, init, std=None):
+        if init == "normal":
+            return (self.rng.standard_normal(shape) * std).astype(np.float32)
+        return (np.ones if init == "ones" else np.zeros)(shape, np.float32)
+
+
+class GivenWeights:
+    """Trained weights, consumed in the order the builder creates parameters."""
+
+    def __init__(self, arrays):
+        self.arrays = iter(arrays)
+
+    def take(self, shape, init, std=None):
+        array = np.asarray(next(self.arrays), dtype=np.float32)
+        assert array.shape == tuple(shape), f"weight of shape {array.shape}, graph wants {shape}"
+        return array
+
+
 class Graph:
     """A tiny ONNX graph builder: named initializers and nodes with unique names."""
 
-    def __init__(self, rng, dtype_ids=None):
-        self.rng = rng
+    def __init__(self, weights):
+        self.weights = weights
         self.nodes = []
         self.inits = []
         self.count = 0
@@ -56,7 +83,7 @@ class Graph:
         return n
 
     def rand(self, base, shape, std):
-        return self.const(base, (self.rng.standard_normal(shape) * std).astype(np.float32))
+        return self.const(base, self.weights.take(shape, "normal", std))
 
     def op(self, op_type, inputs, base=None, **attrs):
         out = self.name(base or op_type.lower())
@@ -64,8 +91,8 @@ class Graph:
         return out
 
     def layer_norm(self, x, width):
-        gamma = self.const("ln_w", np.ones(width, np.float32))
-        beta = self.const("ln_b", np.zeros(width, np.float32))
+        gamma = self.const("ln_w", self.weights.take((width,), "ones"))
+        beta = self.const("ln_b", self.weights.take((width,), "zeros"))
         return self.op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=1e-5)
 
     def linear(self, x, d_in, d_out, bias=True):
@@ -111,8 +138,8 @@ class Graph:
         return m
 
 
-def visual(p, rng, input_name, output_name):
-    g = Graph(rng)
+def visual(p, weights, input_name, output_name):
+    g = Graph(weights)
     w, s, patch = p["v_width"], p["image_size"], p["patch"]
     grid = s // patch
     x = g.op("Conv", [input_name, g.rand("conv", (w, 3, patch, patch), (3 * patch * patch) ** -0.5)],
@@ -137,8 +164,8 @@ def visual(p, rng, input_name, output_name):
     return g.model(inputs, outputs, "clip_visual")
 
 
-def textual(p, rng, input_name, output_name, id_type):
-    g = Graph(rng)
+def textual(p, weights, input_name, output_name, id_type):
+    g = Graph(weights)
     w, ctx = p["t_width"], p["context"]
     tok = g.op("Gather", [g.rand("token_embedding", (p["vocab"], w), 0.02), input_name], axis=0)
     x = g.op("Add", [tok, g.rand("positional_embedding", (ctx, w), 0.01)])
@@ -186,8 +213,9 @@ def main():
     vin, vout = args.visual_io.split(",")
     tin, tout = args.textual_io.split(",")
     id_type = TensorProto.INT64 if args.ids == "int64" else TensorProto.INT32
-    write_model(os.path.join(args.out, "visual.onnx"), visual(p, rng, vin, vout))
-    write_model(os.path.join(args.out, "textual.onnx"), textual(p, rng, tin, tout, id_type))
+    weights = RandomWeights(rng)
+    write_model(os.path.join(args.out, "visual.onnx"), visual(p, weights, vin, vout))
+    write_model(os.path.join(args.out, "textual.onnx"), textual(p, weights, tin, tout, id_type))
     if args.tokenizer:
         shutil.copyfile(args.tokenizer, os.path.join(args.out, "tokenizer.json"))
     cfg_path = os.path.join(args.out, "clip_config.json")
