@@ -42,10 +42,12 @@ fn png_matches_reference_exactly() {
 
 #[test]
 fn jpeg_matches_reference_within_decoder_differences() {
-    // zune-jpeg and libjpeg-turbo (PIL's decoder) differ by a level or two in
-    // places (measured: 2.06 levels max, 0.32 mean); the resize adds nothing.
+    // Colour JPEGs decode with libjpeg-turbo like PIL's; a one-level difference
+    // remains in places, cause not pinned down (Debian's libjpeg-turbo is 2.1,
+    // Pillow's wheel bundles its own). Measured: 1.03 levels max, 0.17 mean;
+    // zune-jpeg alone gave 2.06 / 0.32.
     let (max, mean) = compare("portrait.jpg");
-    assert!(max <= 8.0 * LEVEL && mean <= LEVEL, "max {max} mean {mean}");
+    assert!(max <= 2.0 * LEVEL && mean <= 0.3 * LEVEL, "max {max} mean {mean}");
 }
 
 #[test]
