@@ -8,9 +8,9 @@
 //!   filter is asked for, then converted to RGB;
 //! * images with alpha are resized premultiplied ("RGBa"), then the alpha is dropped;
 //! * 16-bit RGB(A) and grey+alpha are read as their high byte, as PIL's
-//!   "RGB;16B"/"LA;16B" raw modes do; 16-bit grey opens as "I;16", whose
-//!   conversion to RGB clips every value to 255 (such images come out nearly
-//!   white in the reference, and so here);
+//!   "RGB;16B"/"LA;16B" raw modes do; 16-bit grey opens as "I;16", resizes at
+//!   16 bits, and its conversion to RGB clips every value to 255 (such images
+//!   come out nearly white in the reference, and so here);
 //! * EXIF orientation is not applied (PIL's `Image.open` does not either).
 //!
 //! Bicubic is a port of Pillow's own resampler ([`crate::pil_resample`]), so
@@ -21,7 +21,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::error::{Error, Result};
-use crate::pil_resample::resize_bicubic_window;
+use crate::pil_resample::{resize_bicubic_window, resize_bicubic_window_16};
 
 /// OpenAI CLIP's per-channel normalisation mean (RGB).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -64,6 +64,8 @@ struct Decoded {
     has_alpha: bool,
     pixels: Vec<u8>,
     resample: Resample,
+    /// 16-bit greyscale, which PIL opens as "I;16" and resizes at 16 bits.
+    grey16: Option<Vec<u16>>,
 }
 
 /// Decodes `bytes` and returns the `[3, S, S]` normalised tensor (CHW, f32).
@@ -123,6 +125,12 @@ fn round_half_even_half(n: u32) -> u32 {
 fn resize_window(decoded: Decoded, resized: (u32, u32), (left, top, size): (u32, u32, u32)) -> Vec<u8> {
     let channels = if decoded.has_alpha { 4 } else { 3 };
     let window = (left, top, size, size);
+    if let Some(grey16) = &decoded.grey16 {
+        // Resized at 16 bits, then PIL's "I;16" -> RGB clips every value to
+        // 255: such images come out (nearly) white in the reference, and here.
+        let values = resize_bicubic_window_16(grey16, (decoded.width, decoded.height), resized, window);
+        return values.iter().flat_map(|&v| [v.min(255) as u8; 3]).collect();
+    }
     if decoded.resample == Resample::Nearest && resized != (decoded.width, decoded.height) {
         return resize_nearest_window_like_pil(&decoded, channels, resized, window);
     }
@@ -247,17 +255,25 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
     }
     if format == ImageFormat::Jpeg {
         if let Some(pixels) = decode_colour_jpeg_like_pil(bytes, width, height)? {
-            return Ok(Decoded { width, height, has_alpha: false, pixels, resample: Resample::Bicubic });
+            return Ok(Decoded { width, height, has_alpha: false, pixels, resample: Resample::Bicubic, grey16: None });
         }
     }
     let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     let resample = if is_palette_or_bilevel(bytes, format) { Resample::Nearest } else { Resample::Bicubic };
     // PIL's "P" images convert to RGB ignoring transparency.
     let keep_alpha = image.color().has_alpha() && resample == Resample::Bicubic;
+    if let DynamicImage::ImageLuma16(img) = image {
+        let grey16 = Some(img.into_raw());
+        return Ok(Decoded {
+            width,
+            height,
+            has_alpha: false,
+            pixels: Vec::new(),
+            resample: Resample::Bicubic,
+            grey16,
+        });
+    }
     let pixels = match (image, keep_alpha) {
-        // PIL opens 16-bit greyscale as "I;16", and its convert("RGB") clips
-        // each value to 255: such images come out (nearly) white in the reference.
-        (DynamicImage::ImageLuma16(img), _) => img.as_raw().iter().flat_map(|&v| [v.min(255) as u8; 3]).collect(),
         (DynamicImage::ImageLumaA16(img), true) => img
             .as_raw()
             .chunks_exact(2)
@@ -273,7 +289,7 @@ fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded> {
         (other, true) => other.into_rgba8().into_raw(),
         (other, false) => other.into_rgb8().into_raw(),
     };
-    Ok(Decoded { width, height, has_alpha: keep_alpha, pixels, resample })
+    Ok(Decoded { width, height, has_alpha: keep_alpha, pixels, resample, grey16: None })
 }
 
 /// Colour (YCbCr or RGB) JPEGs through libjpeg-turbo, PIL's own decoder, with
