@@ -102,7 +102,7 @@ fn clip_models() -> TableIterator<
         (
             m.name.clone(),
             to_i32(m.embed_dim),
-            to_i32(m.image_size.map(|s| s as usize)),
+            m.image_size.and_then(|s| i32::try_from(s).ok()),
             to_i32(m.context_length),
             m.fingerprint,
             m.text_load_ms.is_some(),

@@ -38,7 +38,7 @@ impl ModelConfig {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ModelConfig::default()),
-            Err(e) => return Err(io_error(&path, e)),
+            Err(e) => return Err(io_error("model config", &path, e)),
         };
         let config: ModelConfig = serde_json::from_str(&text)
             .map_err(|e| Error::InvalidModel(format!("invalid \"{}\": {e}", path.display())))?;

@@ -102,9 +102,10 @@ impl Error {
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn io_error(path: &std::path::Path, source: std::io::Error) -> Error {
+/// An I/O error on `path`: a missing `what` (58P01) or an unreadable file (58030).
+pub(crate) fn io_error(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
     if source.kind() == std::io::ErrorKind::NotFound {
-        Error::MissingFile { what: "file", path: path.to_path_buf() }
+        Error::MissingFile { what, path: path.to_path_buf() }
     } else {
         Error::Io { path: path.to_path_buf(), source }
     }

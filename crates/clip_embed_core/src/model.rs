@@ -149,12 +149,8 @@ impl Registry {
 
     /// Every model folder under the model directory, with what this registry has loaded.
     pub fn list_models(&mut self, settings: &Settings) -> Result<Vec<ModelInfo>> {
-        let entries = std::fs::read_dir(&settings.model_dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::MissingFile { what: "model directory", path: settings.model_dir.clone() }
-            }
-            _ => io_error(&settings.model_dir, e),
-        })?;
+        let entries =
+            std::fs::read_dir(&settings.model_dir).map_err(|e| io_error("model directory", &settings.model_dir, e))?;
         let mut names: Vec<String> = entries
             .filter_map(|entry| entry.ok())
             .filter(|entry| entry.path().join(VISUAL_FILE).exists() || entry.path().join(TEXTUAL_FILE).exists())
@@ -288,7 +284,7 @@ impl Model {
         let stamps: Vec<FileStamp> = files
             .iter()
             .map(|f| {
-                let meta = std::fs::metadata(f).map_err(|e| io_error(f, e))?;
+                let meta = std::fs::metadata(f).map_err(|e| io_error("model file", f, e))?;
                 Ok((f.clone(), meta.len(), meta.modified().ok()))
             })
             .collect::<Result<_>>()?;
@@ -301,9 +297,9 @@ impl Model {
         let mut buffer = vec![0u8; 1 << 20];
         for file in &files {
             hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
-            let mut reader = std::fs::File::open(file).map_err(|e| io_error(file, e))?;
+            let mut reader = std::fs::File::open(file).map_err(|e| io_error("model file", file, e))?;
             loop {
-                let n = reader.read(&mut buffer).map_err(|e| io_error(file, e))?;
+                let n = reader.read(&mut buffer).map_err(|e| io_error("model file", file, e))?;
                 if n == 0 {
                     break;
                 }

@@ -94,10 +94,8 @@ pub struct Tower {
 impl Tower {
     /// Creates a session for `path`, reading input and output names from the model.
     pub fn load(runtime: &Runtime, path: &Path, kind: TowerKind, threads: usize) -> Result<Tower> {
-        if !path.exists() {
-            return Err(Error::MissingFile { what: "model file", path: path.to_path_buf() });
-        }
-        std::fs::File::open(path).map_err(|e| crate::error::io_error(path, e))?;
+        // ORT's own open error says less: check existence and permissions first.
+        std::fs::File::open(path).map_err(|e| crate::error::io_error("model file", path, e))?;
         let started = Instant::now();
         let ort_error = |e: ort::Error| Error::InvalidModel(format!("could not load \"{}\": {e}", path.display()));
         let session = with_signals_blocked(|| {

@@ -34,7 +34,7 @@ impl ClipTokenizer {
     /// Loads a Hugging Face `tokenizer.json` (the file `tools/build_tokenizer.py`
     /// writes, or the one shipped with `openai/clip-vit-*` models).
     pub fn from_file(path: &Path, context_length: usize) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| io_error("tokenizer file", path, e))?;
         let tokenizer = Tokenizer::from_bytes(&bytes)
             .map_err(|e| Error::InvalidModel(format!("invalid tokenizer file \"{}\": {e}", path.display())))?;
         let special = |name: &str, fallback: u32| tokenizer.token_to_id(name).unwrap_or(fallback);
