@@ -9,6 +9,7 @@ test_models="$CLIP_EMBED_HOME/test-models"
 mkdir -p "$test_models"
 cp -f "$models/tokenizer.json" "$test_models/tokenizer.json"
 rm -rf "$test_models/tiny-random" && cp -r "$models/tiny-random" "$test_models/tiny-random"
+rm -rf "$test_models/clip-shapes" && cp -r "$models/clip-shapes" "$test_models/clip-shapes"
 # Like an OpenAI-CLIP export from Roboflow Inference or clip-as-service: only
 # the two towers, int32 ids, its own I/O names; tokenizer from the model dir.
 "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 7 --ids int32 --no-config \

@@ -21,8 +21,12 @@ static MODEL_DIR: GucSetting<Option<CString>> =
 static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"$libdir/clip_embed/libonnxruntime.so"));
 
-/// The model the functions use when their `model` argument is `''`.
-static DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tiny-random"));
+/// The model the functions use when their `model` argument is `''`. `clip-shapes`,
+/// the small CLIP this project trains on synthetic shapes (98% colour+shape
+/// zero-shot on held-out images; it knows nothing else), ships with the
+/// extension so search means something out of the box; a real CLIP export
+/// replaces it by name.
+static DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"clip-shapes"));
 
 /// ORT intra-op threads per session. 1 by default: measured on 2 cores at
 /// batch 1, 2 threads gained nothing, and every backend would add its own.

@@ -22,7 +22,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert!((norm(&raw) - 1.0).abs() > 1e-3, "raw output is not unit length");
-        let unit = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a cat')").unwrap().unwrap();
+        let unit = Spi::get_one::<Vec<f32>>("SELECT clip_embed_text('a cat', 'tiny-random')").unwrap().unwrap();
         let scaled: Vec<f32> = raw.iter().map(|x| x / norm(&raw)).collect();
         for (a, b) in unit.iter().zip(&scaled) {
             assert!((a - b).abs() < 1e-6);
@@ -66,9 +66,9 @@ mod tests {
 
     #[pg_test]
     fn models_lists_what_this_backend_loaded() {
-        Spi::run("SELECT clip_embed_text('load the text tower')").unwrap();
+        Spi::run("SELECT clip_embed_text('load the text tower of the default model')").unwrap();
         let loaded = Spi::get_two::<bool, bool>(
-            "SELECT text_loaded, image_loaded FROM clip_models() WHERE name = 'tiny-random'",
+            "SELECT text_loaded, image_loaded FROM clip_models() WHERE name = 'clip-shapes'",
         )
         .unwrap();
         assert_eq!(loaded, (Some(true), Some(false)));

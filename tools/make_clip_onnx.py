@@ -32,7 +32,9 @@ PRESETS = {
     "tiny": dict(image_size=224, patch=32, v_width=64, v_layers=2, v_heads=2,
                  t_width=64, t_layers=2, t_heads=2, embed_dim=512, vocab=49408, context=77),
     # The small model trained on synthetic shapes (tools/shapes/train.py).
-    "shapes": dict(image_size=224, patch=32, v_width=128, v_layers=4, v_heads=4,
+    # Patch 16 (196 patches): at patch 32 a small shape covers one or two patches and a CPU-trained
+    # patch-32 model reached 34% shape accuracy (colour 100%); see tools/shapes/MODEL_CARD.md.
+    "shapes": dict(image_size=224, patch=16, v_width=192, v_layers=6, v_heads=6,
                    t_width=128, t_layers=4, t_heads=4, embed_dim=512, vocab=49408, context=77),
     # OpenAI ViT-B/16's shapes (~600 MB of fp32 weights), for benchmarks only.
     "vit-b-16": dict(image_size=224, patch=16, v_width=768, v_layers=12, v_heads=12,
@@ -65,10 +67,15 @@ class GivenWeights:
 
 
 class Graph:
-    """A tiny ONNX graph builder: named initializers and nodes with unique names."""
+    """A tiny ONNX graph builder: named initializers and nodes with unique names.
 
-    def __init__(self, weights):
+    With half=True the weight matrices are stored as float16 behind a Cast to
+    float32 (ONNX Runtime folds the Cast when it loads the graph), which halves
+    the file; the arithmetic stays float32. LayerNorm parameters stay float32."""
+
+    def __init__(self, weights, half=False):
         self.weights = weights
+        self.half = half
         self.nodes = []
         self.inits = []
         self.count = 0
@@ -83,7 +90,10 @@ class Graph:
         return n
 
     def rand(self, base, shape, std):
-        return self.const(base, self.weights.take(shape, "normal", std))
+        array = self.weights.take(shape, "normal", std)
+        if not self.half:
+            return self.const(base, array)
+        return self.op("Cast", [self.const(base, array.astype(np.float16))], base=base + "_f32", to=TensorProto.FLOAT)
 
     def op(self, op_type, inputs, base=None, **attrs):
         out = self.name(base or op_type.lower())
@@ -138,8 +148,8 @@ class Graph:
         return m
 
 
-def visual(p, weights, input_name, output_name):
-    g = Graph(weights)
+def visual(p, weights, input_name, output_name, half=False):
+    g = Graph(weights, half)
     w, s, patch = p["v_width"], p["image_size"], p["patch"]
     grid = s // patch
     x = g.op("Conv", [input_name, g.rand("conv", (w, 3, patch, patch), (3 * patch * patch) ** -0.5)],
@@ -164,10 +174,20 @@ def visual(p, weights, input_name, output_name):
     return g.model(inputs, outputs, "clip_visual")
 
 
-def textual(p, weights, input_name, output_name, id_type):
-    g = Graph(weights)
+def textual(p, weights, input_name, output_name, id_type, half=False, token_rows=None):
+    """token_rows: optional int32 array of length vocab mapping each token id to a row of a
+    compact embedding table (a model trained on a small vocabulary stores only the rows it
+    trained, so the file is kB instead of vocab x width x 4 bytes); the lookup is still one
+    embedding per token id, computed as two Gathers."""
+    g = Graph(weights, half)
     w, ctx = p["t_width"], p["context"]
-    tok = g.op("Gather", [g.rand("token_embedding", (p["vocab"], w), 0.02), input_name], axis=0)
+    if token_rows is None:
+        tok = g.op("Gather", [g.rand("token_embedding", (p["vocab"], w), 0.02), input_name], axis=0)
+    else:
+        assert token_rows.shape == (p["vocab"],) and token_rows.dtype == np.int32
+        rows = g.op("Gather", [g.const("token_rows", token_rows), input_name], axis=0)
+        table = g.rand("token_embedding", (int(token_rows.max()) + 1, w), 0.02)
+        tok = g.op("Gather", [table, rows], axis=0)
     x = g.op("Add", [tok, g.rand("positional_embedding", (ctx, w), 0.01)])
     mask = np.triu(np.full((ctx, ctx), -np.inf, np.float32), 1)
     mask_name = g.const("causal_mask", mask)

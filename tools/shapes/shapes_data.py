@@ -3,6 +3,7 @@
 noise, rotation, outline vs filled and several objects, drawn with PIL at
 224x224 and captioned with several phrasings. Deterministic per seed."""
 
+import itertools
 import math
 import random
 
@@ -58,10 +59,18 @@ def sample(rng: random.Random):
     count = rng.choices([1, 2, 3], weights=[0.7, 0.2, 0.1])[0]
     filled = rng.random() < 0.8
     noise = rng.random() < 0.5
-    img = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[background])
+    attrs = dict(colour=colour, shape=shape, size=size, position=position, background=background,
+                 count=count, filled=filled)
+    return render(attrs, noise, rng), attrs
+
+
+def render(attrs, noise, rng: random.Random):
+    """Draws an image with these attributes; jitter, radius, rotation and noise come from rng."""
+    img = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[attrs["background"]])
     d = ImageDraw.Draw(img)
-    r = SIZE * (rng.uniform(0.09, 0.14) if size == "small" else rng.uniform(0.2, 0.27))
-    px, py = POSITIONS[position]
+    r = SIZE * (rng.uniform(0.09, 0.14) if attrs["size"] == "small" else rng.uniform(0.2, 0.27))
+    px, py = POSITIONS[attrs["position"]]
+    count = attrs["count"]
     for k in range(count):
         if count == 1:
             cx, cy = px * SIZE, py * SIZE
@@ -71,22 +80,22 @@ def sample(rng: random.Random):
             cy = SIZE * rng.uniform(0.3, 0.7)
         cx += rng.uniform(-10, 10)
         cy += rng.uniform(-10, 10)
-        draw_shape(d, shape, COLOURS[colour], cx, cy, r, rng.uniform(-0.4, 0.4), filled, rng.randint(4, 8))
+        draw_shape(d, attrs["shape"], COLOURS[attrs["colour"]], cx, cy, r, rng.uniform(-0.4, 0.4), attrs["filled"],
+                   rng.randint(4, 8))
     if noise:
         arr = np.asarray(img, dtype=np.int16)
         arr = arr + np.random.default_rng(rng.randrange(1 << 30)).integers(-25, 26, arr.shape)
         img = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
-    attrs = dict(colour=colour, shape=shape, size=size, position=position, background=background,
-                 count=count, filled=filled)
-    return img, attrs
+    return img
 
 
-def caption(attrs, rng: random.Random):
+def caption_options(attrs):
+    """Every caption phrasing that fits an image with these attributes."""
     c, s, n = attrs["colour"], attrs["shape"], attrs["count"]
     noun = s if n == 1 else PLURAL[s]
     head = f"{COUNT_WORDS[n]} {c} {noun}"
     style = "" if attrs["filled"] else " outline"
-    options = [
+    return [
         head,
         f"a photo of {head}",
         f"{COUNT_WORDS[n]} {attrs['size']} {c} {noun}" if n == 1 else head,
@@ -94,4 +103,23 @@ def caption(attrs, rng: random.Random):
         f"{head} on the {attrs['position']}" if n == 1 else f"{head} in a row",
         f"a picture of {head}{style}",
     ]
-    return rng.choice(options)
+
+
+def caption(attrs, rng: random.Random):
+    return rng.choice(caption_options(attrs))
+
+
+# Zero-shot prompt templates (evaluate.py, the SQL tests and the demo use them).
+TEMPLATES = ["a {c} {s}", "a photo of a {c} {s}", "a picture of a {c} {s}"]
+
+
+def all_texts():
+    """Every caption the generator can write and every zero-shot prompt, sorted:
+    the training vocabulary (tools/shapes/train.py tokenizes these once)."""
+    texts = set()
+    for colour, shape, size, position, background, count, filled in itertools.product(
+            COLOURS, SHAPES, ["small", "large"], POSITIONS, BACKGROUNDS, COUNT_WORDS, [True, False]):
+        texts.update(caption_options(dict(colour=colour, shape=shape, size=size, position=position,
+                                          background=background, count=count, filled=filled)))
+    texts.update(t.format(c=c, s=s) for t in TEMPLATES for c in COLOURS for s in SHAPES)
+    return sorted(texts)

@@ -36,6 +36,9 @@ pub fn settings() -> Settings {
 }
 
 pub fn data(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    // cargo test sets CARGO_MANIFEST_DIR at run time too; prefer it, so a test binary that a
+    // checkout elsewhere compiled into a shared target dir still reads this checkout's files.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let path = PathBuf::from(root).join("tests/data").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
