@@ -8,14 +8,14 @@ cd "$REPO_ROOT"
 models="$CLIP_EMBED_HOME/bench-models"
 mkdir -p "$models"
 cp -f "$(MODEL_INSTALL_DIR)/tokenizer.json" "$models/"
-rm -rf "$models/tiny-random" && cp -r "$(MODEL_INSTALL_DIR)/tiny-random" "$models/"
+for m in tiny-random clip-shapes; do rm -rf "${models:?}/$m" && cp -r "$(MODEL_INSTALL_DIR)/$m" "$models/"; done
 if [ ! -f "$models/vit-b-16-random/textual.onnx" ]; then
   "$PY" tools/make_clip_onnx.py --preset vit-b-16 --out "$models/vit-b-16-random"
 fi
 chmod -R a+rX "$models"
 bash scripts/pg_cluster.sh start bench 28817 "$models"
 trap 'bash scripts/pg_cluster.sh stop bench' EXIT
-for model in tiny-random vit-b-16-random; do
+for model in tiny-random clip-shapes vit-b-16-random; do
   OMP_NUM_THREADS=1 "$PY" bench/bench.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model-dir "$models" \
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model "$model" "$@"
 done

@@ -1,13 +1,15 @@
--- The demo (scripts/demo.sh runs it with psql -v samples=<folder>): sample
--- images into a table with a generated embedding column and an HNSW index,
--- then a text-to-image and an image-to-image search.
+-- The demo (scripts/demo.sh runs it with psql -v samples=<folder>): 60 generated
+-- images of coloured shapes into a table with a generated embedding column and
+-- an HNSW index, then text-to-image searches and an image-to-image search.
+-- The default model, clip-shapes, knows coloured shapes and nothing else
+-- (models/clip-shapes/MODEL_CARD.md); file names say what each image shows.
 \set ON_ERROR_STOP on
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE EXTENSION IF NOT EXISTS clip_embed;
-DROP TABLE IF EXISTS demo_photos;
+DROP TABLE IF EXISTS demo_photos, demo_queries;
 
 \echo '== the model'
 SELECT name, embedding_dim, description FROM clip_models() WHERE is_default;
@@ -27,18 +29,25 @@ CREATE INDEX ON demo_photos USING hnsw (emb vector_cosine_ops);
 \echo '== loaded and embedded'
 SELECT count(*) AS images, min(vector_dims(emb)) AS dims FROM demo_photos;
 
-\echo '== text to image: a red circle'
-SELECT file, round((1 - (emb <=> clip_embed_text('a red circle')::vector))::numeric, 4) AS similarity
-FROM demo_photos ORDER BY emb <=> clip_embed_text('a red circle')::vector LIMIT 3;
+-- The searches, kept in a table so the HTML report (sql/demo_report.sql) shows the same ones.
+CREATE TABLE demo_queries (ord int PRIMARY KEY, query text NOT NULL);
+INSERT INTO demo_queries VALUES
+  (1, 'a red circle'), (2, 'a blue square'), (3, 'a photo of a yellow star'),
+  (4, 'two green triangles'), (5, 'a purple hexagon outline');
 
-\echo '== text to image: a blue square'
-SELECT file, round((1 - (emb <=> clip_embed_text('a blue square')::vector))::numeric, 4) AS similarity
-FROM demo_photos ORDER BY emb <=> clip_embed_text('a blue square')::vector LIMIT 3;
+\echo '== text to image: top 3 per query, through the HNSW index'
+SELECT q.query, hit.rank, hit.file, hit.similarity
+FROM demo_queries q, LATERAL (
+  SELECT row_number() OVER () AS rank, file,
+         round((1 - (emb <=> clip_embed_text(q.query)::vector))::numeric, 4) AS similarity
+  FROM (SELECT file, emb FROM demo_photos ORDER BY emb <=> clip_embed_text(q.query)::vector LIMIT 3) top
+) hit
+ORDER BY q.ord, hit.rank;
 
-\echo '== image to image: nearest to green_triangle.png'
+\echo '== image to image: nearest to green_triangle.png (itself first)'
 SELECT p.file, round((1 - (p.emb <=> q.emb))::numeric, 4) AS similarity
 FROM demo_photos p, (SELECT emb FROM demo_photos WHERE file = 'green_triangle.png') q
-ORDER BY p.emb <=> q.emb LIMIT 3;
+ORDER BY p.emb <=> q.emb LIMIT 4;
 
 \echo '== the plan: the text embedding folded to a constant, the HNSW index ordering the rows'
 SET enable_seqscan = off;

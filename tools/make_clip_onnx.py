@@ -36,6 +36,9 @@ PRESETS = {
     # patch-32 model reached 34% shape accuracy (colour 100%); see tools/shapes/MODEL_CARD.md.
     "shapes": dict(image_size=224, patch=16, v_width=192, v_layers=6, v_heads=6,
                    t_width=128, t_layers=4, t_heads=4, embed_dim=512, vocab=49408, context=77),
+    # A size the 2-core build machine trains in under an hour (tools/shapes/train.py --preset shapes-cpu).
+    "shapes-cpu": dict(image_size=224, patch=16, v_width=96, v_layers=4, v_heads=4,
+                       t_width=64, t_layers=2, t_heads=2, embed_dim=512, vocab=49408, context=77),
     # OpenAI ViT-B/16's shapes (~600 MB of fp32 weights), for benchmarks only.
     "vit-b-16": dict(image_size=224, patch=16, v_width=768, v_layers=12, v_heads=12,
                      t_width=512, t_layers=12, t_heads=8, embed_dim=512, vocab=49408, context=77),

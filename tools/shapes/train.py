@@ -54,10 +54,10 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def preset():
+def preset(name="shapes"):
     from make_clip_onnx import PRESETS
 
-    return PRESETS["shapes"]
+    return PRESETS[name]
 
 
 class Block(torch.nn.Module):
@@ -228,7 +228,7 @@ def cmd_train(args):
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     tokens, token_rows = load_tokens(args.tokens)
-    model = Clip(preset(), token_rows).to(device)
+    model = Clip(preset(args.preset), token_rows).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n not in ("tok", "tpos", "vpos", "cls")]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and n not in ("tok", "tpos", "vpos", "cls"))]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
@@ -249,7 +249,7 @@ def cmd_train(args):
         log.write(msg + "\n")
         log.flush()
 
-    say(f"preset {preset()} batch {args.batch} lr {args.lr} workers {args.workers} device {device} "
+    say(f"preset {args.preset} {preset(args.preset)} batch {args.batch} lr {args.lr} workers {args.workers} device {device} "
         f"{'steps ' + str(args.steps) if args.steps else 'minutes ' + str(args.minutes)}")
     started = time.time()
     last_save = started
@@ -304,7 +304,7 @@ def cmd_export(args):
     from onnx import TensorProto
 
     tokens, token_rows = load_tokens(args.tokens)
-    p = preset()
+    p = preset(args.preset)
     model = Clip(p, token_rows)
     state = torch.load(args.weights, map_location="cpu")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
@@ -350,6 +350,7 @@ def main():
     tr = sub.add_parser("train")
     tr.add_argument("--tokens", required=True)
     tr.add_argument("--out", required=True)
+    tr.add_argument("--preset", default="shapes", help="a tools/make_clip_onnx.py preset")
     tr.add_argument("--steps", type=int, help="fixed step count (default: as many as --minutes allows)")
     tr.add_argument("--minutes", type=float, default=10.0)
     tr.add_argument("--batch", type=int, default=1024)
@@ -362,6 +363,7 @@ def main():
     ex.add_argument("--weights", required=True)
     ex.add_argument("--tokens", required=True)
     ex.add_argument("--out", required=True)
+    ex.add_argument("--preset", default="shapes", help="the preset the weights were trained with")
     args = ap.parse_args()
     {"tokens": cmd_tokens, "train": cmd_train, "export": cmd_export}[args.cmd](args)
 
