@@ -86,7 +86,7 @@ install_models() {
     --out "$models/tiny-random"
   # The default model: a small CLIP trained on synthetic shapes (models/clip-shapes/MODEL_CARD.md).
   install -d -m 755 "$models/clip-shapes"
-  install -m 644 "$REPO_ROOT"/models/clip-shapes/{visual.onnx,textual.onnx,clip_config.json,MODEL_CARD.md} \
+  install -m 644 "$REPO_ROOT"/models/clip-shapes/{visual.onnx,textual.onnx,tokenizer.json,clip_config.json,MODEL_CARD.md} \
     "$models/clip-shapes/"
   chmod -R a+rX "$models"
 }
