@@ -3,14 +3,15 @@ InfoNCE and a learned temperature, then exports it through the same ONNX
 builder as the random models (tools/make_clip_onnx.py), so the graphs, I/O
 and preprocessing are exactly what the extension loads.
 
-Two steps, so the training can run on a machine without onnx or ftfy:
+Three steps, so the training can run on a machine without ftfy:
 
   tokens:  python train.py tokens --bpe BPE --out tokens.json
            every caption and prompt the generator writes, tokenized once with
            OpenAI's tokenizer (1,872 texts, 47 distinct token ids).
-  train:   python train.py train --tokens tokens.json --out DIR [--minutes M | --steps N] [--device cuda]
+  train:   python train.py train --tokens tokens.json --out DIR [--preset shapes] [--minutes M | --steps N]
+           [--batch 1024] [--device cuda|cpu]
            writes DIR/weights.pt (float16, checkpointed every minute) and DIR/train_eval.json.
-  export:  python train.py export --weights DIR/weights.pt --tokens tokens.json --out MODEL_DIR
+  export:  python train.py export --weights DIR/weights.pt --tokens tokens.json --out MODEL_DIR [--preset shapes]
            writes visual.onnx, textual.onnx, clip_config.json and checks them against torch.
 
 Choices, with the reasons:
