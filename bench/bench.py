@@ -41,6 +41,17 @@ def timed(fn, items, repeat=1):
     return statistics.median(times)
 
 
+def private_mb(pid):
+    """A backend's private memory (clean + dirty) from /proc/PID/smaps_rollup: what
+    each embedding backend costs beyond pages shared with the others."""
+    kb = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                kb += int(line.split()[1])
+    return kb / 1024
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
@@ -97,6 +108,15 @@ def main():
                 cancels.append((time.perf_counter() - t0) * 1e3)
         conn.execute("RESET statement_timeout")
 
+    # Memory of a fresh backend, then with the text tower, then with both (the server runs on this machine).
+    with psycopg.connect(host=args.host, port=args.port, dbname="postgres", user="postgres", autocommit=True) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        memory = [private_mb(pid)]
+        conn.execute("SELECT clip_embed_text('memory', %s)", (args.model,)).fetchone()
+        memory.append(private_mb(pid))
+        conn.execute("SELECT clip_embed_image(%s, %s)", (images[0], args.model)).fetchone()
+        memory.append(private_mb(pid))
+
     rows = [
         ("image 1280x960 JPEG, per call", py_img, sql_img),
         ("image, bulk per row (sql: one query)", py_img, sql_bulk),
@@ -107,6 +127,8 @@ def main():
     print(f"{'workload':40s} {'python ms':>10s} {'sql ms':>10s} {'python/sql':>11s}")
     for name, py, sql in rows:
         print(f"{name:40s} {py:10.2f} {sql:10.2f} {py / sql:10.2f}x")
+    print("backend private memory: fresh {:.0f} MB, with the text tower {:.0f} MB, with both towers {:.0f} MB"
+          .format(*memory))
     if not cancels:
         print("statement_timeout 20 ms: every image call finished before the timeout")
     else:
