@@ -51,9 +51,10 @@ def measure(image_vecs, attrs, captions, embed_texts):
     (list of str -> [N, D] array). Ties cannot decide a hit: argmax/argsort over
     float64 cosines of distinct vectors."""
     images = unit(image_vecs)
+    names = classes()
     prompts = np.stack([unit(np.mean(unit(embed_texts([t.format(c=c, s=s) for t in TEMPLATES])), 0))
-                        for c, s in classes()])
-    predicted = [classes()[i] for i in (images @ prompts.T).argmax(1)]
+                        for c, s in names])
+    predicted = [names[i] for i in (images @ prompts.T).argmax(1)]
     colour = np.mean([p[0] == a["colour"] for p, a in zip(predicted, attrs)])
     shape = np.mean([p[1] == a["shape"] for p, a in zip(predicted, attrs)])
     both = np.mean([p == (a["colour"], a["shape"]) for p, a in zip(predicted, attrs)])
