@@ -19,7 +19,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import psycopg
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))

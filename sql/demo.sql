@@ -37,10 +37,9 @@ INSERT INTO demo_queries VALUES
 
 \echo '== text to image: top 3 per query, through the HNSW index'
 SELECT q.query, hit.rank, hit.file, hit.similarity
-FROM demo_queries q, LATERAL (
-  SELECT row_number() OVER () AS rank, file,
-         round((1 - (emb <=> clip_embed_text(q.query)::vector))::numeric, 4) AS similarity
-  FROM (SELECT file, emb FROM demo_photos ORDER BY emb <=> clip_embed_text(q.query)::vector LIMIT 3) top
+FROM demo_queries q, LATERAL (SELECT clip_embed_text(q.query)::vector AS emb) t, LATERAL (
+  SELECT row_number() OVER () AS rank, file, round((1 - (emb <=> t.emb))::numeric, 4) AS similarity
+  FROM (SELECT file, emb FROM demo_photos ORDER BY emb <=> t.emb LIMIT 3) top
 ) hit
 ORDER BY q.ord, hit.rank;
 

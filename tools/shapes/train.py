@@ -46,18 +46,15 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
-from shapes_data import COLOURS, SHAPES, TEMPLATES, all_texts, caption, sample  # noqa: E402
+from shapes_data import all_texts, caption, sample  # noqa: E402
+
+from make_clip_onnx import CLIP_MEAN, CLIP_STD, PRESETS  # noqa: E402
 
 CONTEXT_TRAIN = 20
 VOCAB = 49408
-# CLIP's normalisation (clip_reference.CLIP_MEAN/STD; repeated so training needs no ftfy).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def preset(name="shapes"):
-    from make_clip_onnx import PRESETS
-
     return PRESETS[name]
 
 
@@ -188,7 +185,6 @@ def to_pixels(images_u8, device):
 def held_out_eval(model, tokens, device, pairs=500, seed=20261130):
     """The figures of evaluate.py, computed in torch (a quick look at the end of a run;
     the model card's figures come from evaluate.py on the exported ONNX files)."""
-    sys.path.insert(0, HERE)
     from evaluate import held_out, measure
 
     images, attrs, captions = held_out(pairs, seed)
@@ -230,8 +226,10 @@ def cmd_train(args):
     device = torch.device(args.device)
     tokens, token_rows = load_tokens(args.tokens)
     model = Clip(preset(args.preset), token_rows).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n not in ("tok", "tpos", "vpos", "cls")]
-    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and n not in ("tok", "tpos", "vpos", "cls"))]
+    # Weight decay on matrices only, not on embeddings, norms, biases or the temperature.
+    decays = {n: p.ndim >= 2 and n not in ("tok", "tpos", "vpos", "cls") for n, p in model.named_parameters()}
+    decay = [p for n, p in model.named_parameters() if decays[n]]
+    rest = [p for n, p in model.named_parameters() if not decays[n]]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
     # Workers hand over chunks of 256 images (38 MB of shared memory each), joined on the device.
@@ -301,7 +299,7 @@ def cmd_train(args):
 
 def cmd_export(args):
     import onnxruntime as ort
-    from make_clip_onnx import GivenWeights, textual, visual, write_model
+    from make_clip_onnx import GivenWeights, textual, visual, write_config, write_model
     from onnx import TensorProto
 
     tokens, token_rows = load_tokens(args.tokens)
@@ -334,12 +332,8 @@ def cmd_export(args):
     di, dt = float(np.abs(ti - oi).max()), float(np.abs(tt - ot).max())
     print(f"export check: max |torch - onnx| image {di:.2e} text {dt:.2e}")
     assert di < 1e-3 and dt < 1e-3
-    config = {"embed_dim": p["embed_dim"], "image_size": p["image_size"], "context_length": p["context"],
-              "image_mean": list(CLIP_MEAN), "image_std": list(CLIP_STD),
-              "description": "small CLIP trained on synthetic shapes and colours only (see MODEL_CARD.md)"}
-    with open(os.path.join(args.out, "clip_config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
+    write_config(os.path.join(args.out, "clip_config.json"), p,
+                 "small CLIP trained on synthetic shapes and colours only (see MODEL_CARD.md)")
 
 
 def main():
