@@ -16,6 +16,7 @@
 //! cheap filter first.
 
 use clip_embed_core::{math, Error, ModelInfo};
+use pgrx::array::RawArray;
 use pgrx::prelude::*;
 
 use crate::backend::with_registry;
@@ -52,11 +53,13 @@ fn clip_embed_image(image: &[u8], model: default!(&str, "''"), normalized: defau
     or_raise(with_registry(|r| r.embed_image(&settings, &model, image, normalized)), "clip_embed_image")
 }
 
-/// `clip_similarity(a real[], b real[])`: cosine similarity; NaN if either is a zero vector.
+/// `clip_similarity(a real[], b real[])`: cosine similarity, `1 - (a <=> b)` in
+/// pgvector's terms: NaN if either is a zero vector; an error for NULL, NaN or
+/// infinite elements, different lengths, and arrays of more than one dimension.
 #[pg_extern(immutable, strict, parallel_safe, name = "clip_similarity")]
-fn clip_similarity_vectors(a: Vec<Option<f32>>, b: Vec<Option<f32>>) -> f64 {
-    let a = or_raise(no_nulls(a), "clip_similarity");
-    let b = or_raise(no_nulls(b), "clip_similarity");
+fn clip_similarity_vectors(a: Array<f32>, b: Array<f32>) -> f64 {
+    let a = or_raise(vector_elements(a), "clip_similarity");
+    let b = or_raise(vector_elements(b), "clip_similarity");
     or_raise(math::cosine_similarity(&a, &b), "clip_similarity")
 }
 
@@ -116,6 +119,24 @@ fn clip_models() -> TableIterator<
     }))
 }
 
-fn no_nulls(values: Vec<Option<f32>>) -> Result<Vec<f32>, Error> {
-    values.into_iter().map(|v| v.ok_or(Error::NullValue)).collect()
+/// The elements of a one-dimensional `real[]` without NULLs, as pgvector's
+/// array-to-vector cast takes it. pgrx's `Vec<f32>` argument would flatten a
+/// 2-D array silently (`'{{1,2},{3,4}}'` read as `{1,2,3,4}`).
+fn vector_elements(array: Array<f32>) -> Result<Vec<f32>, Error> {
+    // SAFETY: `array` is a valid, detoasted float4[] that pgrx unboxed for this call.
+    let Some(mut raw) = (unsafe { RawArray::from_array(array) }) else {
+        return Err(Error::InvalidArgument("vector must have at least 1 dimension".into()));
+    };
+    if raw.dims().len() > 1 {
+        return Err(Error::InvalidVector("array must be 1-D"));
+    }
+    if raw.len() == 0 {
+        return Ok(Vec::new()); // the similarity reports the missing dimension
+    }
+    // SAFETY: `raw` is the live array above; any_nulls reads its null bitmap.
+    if unsafe { raw.any_nulls() } {
+        return Err(Error::NullValue);
+    }
+    // SAFETY: a float4[] without NULLs stores its elements as a packed f32 slice.
+    Ok(unsafe { raw.data::<f32>().as_ref() }.to_vec())
 }

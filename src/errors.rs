@@ -7,6 +7,7 @@
 //! | over a byte or pixel limit | 54000 program_limit_exceeded |
 //! | bad argument (empty text, empty array) | 22023 invalid_parameter_value |
 //! | arrays of different lengths | 22000 data_exception |
+//! | NaN or infinite element, array of more than one dimension | 22000 data_exception |
 //! | NULL in an array | 22004 null_value_not_allowed |
 //! | unknown model | 42704 undefined_object |
 //! | model name that is not a folder name | 42602 invalid_name |
@@ -27,7 +28,7 @@ pub fn sqlstate(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::InvalidImage => ERRCODE_INVALID_BINARY_REPRESENTATION,
         ErrorKind::LimitExceeded => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         ErrorKind::InvalidArgument => ERRCODE_INVALID_PARAMETER_VALUE,
-        ErrorKind::DimensionMismatch => ERRCODE_DATA_EXCEPTION,
+        ErrorKind::DimensionMismatch | ErrorKind::InvalidVector => ERRCODE_DATA_EXCEPTION,
         ErrorKind::NullValue => ERRCODE_NULL_VALUE_NOT_ALLOWED,
         ErrorKind::UnknownModel => ERRCODE_UNDEFINED_OBJECT,
         ErrorKind::InvalidModelName => ERRCODE_INVALID_NAME,

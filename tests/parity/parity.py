@@ -5,7 +5,9 @@ the same model files.
 Images: 37 generated images across JPEG (baseline, progressive, greyscale,
 CMYK), PNG (8/16-bit, palette, greyscale, alpha, 1-bit), WebP, GIF, BMP and
 TIFF, in odd sizes, portrait and landscape, tiny ones. Texts: 34 strings with
-Unicode, emoji, punctuation, numbers, HTML entities and text over 77 tokens.
+Unicode, emoji, punctuation, numbers, HTML entities, text over 77 tokens,
+multi-line text under ftfy's per-line rules, and long texts (260 KB of words,
+250,000 blank characters before a caption, words of 100,000+ characters).
 
 Pass: cosine >= 0.999 per image (>= 0.999999 for lossless formats, whose
 pixels and resize are identical in both) and >= 0.99999 per text, and every
@@ -164,6 +166,16 @@ TEXTS = [
     "C++ and C# and F#",
     "\u00e9 decomposed: e\u0301",
     "mixed 日本語 and English テキスト",
+    # ftfy's per-line rules: unescaping to a fixed point stops from the first line holding '<'.
+    "&amp;amp;amp; cat\n<b> dog",
+    "<b>\n&amp;amp;amp; cat",
+    "line one &amp;amp; two\r\nline &lt;3 three <i>\nafter &amp;amp; four",
+    # Long inputs, which clip_embed reads only as far as the context needs.
+    "a red circle " * 20000,
+    "\u3000 \ufeff\t" * 50000 + "a cat after 250,000 blank characters",
+    "x" * 100000,
+    "abc" * 40000 + " tail",
+    "word&amp;" * 20000,
 ]
 
 

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// Arrays of different lengths.
     DimensionMismatch,
+    /// A vector pgvector would not take: NaN or infinite elements, more than one dimension.
+    InvalidVector,
     /// An array with a NULL element.
     NullValue,
     /// No model folder of that name.
@@ -44,11 +46,13 @@ pub enum Error {
     InvalidArgument(String),
     #[error("different vector dimensions {0} and {1}")]
     DimensionMismatch(usize, usize),
+    #[error("{0}")]
+    InvalidVector(&'static str),
     #[error("array must not contain nulls")]
     NullValue,
     #[error("model \"{name}\" does not exist")]
     UnknownModel { name: String, dir: PathBuf },
-    #[error("invalid model name \"{0}\"")]
+    #[error("invalid model name \"{}\"", bounded(.0))]
     InvalidModelName(String),
     #[error("{what} not found at \"{}\"", path.display())]
     MissingFile { what: &'static str, path: PathBuf },
@@ -70,6 +74,7 @@ impl Error {
             Error::LimitExceeded(_) => ErrorKind::LimitExceeded,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::DimensionMismatch(..) => ErrorKind::DimensionMismatch,
+            Error::InvalidVector(_) => ErrorKind::InvalidVector,
             Error::NullValue => ErrorKind::NullValue,
             Error::UnknownModel { .. } => ErrorKind::UnknownModel,
             Error::InvalidModelName(_) => ErrorKind::InvalidModelName,
@@ -99,6 +104,19 @@ impl Error {
     }
 }
 
+/// The longest piece of user input a message quotes, in characters.
+const QUOTED_CHARS: usize = 64;
+
+/// `value` as a message quotes it: whole if short, else its first
+/// [`QUOTED_CHARS`] characters and "...", so a 100k-character argument never
+/// becomes a 100k-character ERROR in the server log.
+pub fn bounded(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_string(),
+    }
+}
+
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -108,5 +126,19 @@ pub(crate) fn io_error(what: &'static str, path: &std::path::Path, source: std::
         Error::MissingFile { what, path: path.to_path_buf() }
     } else {
         Error::Io { path: path.to_path_buf(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_quote_a_bounded_prefix_of_user_input() {
+        let long = "x".repeat(100_000);
+        let message = Error::InvalidModelName(long).to_string();
+        assert_eq!(message, format!("invalid model name \"{}...\"", "x".repeat(64)));
+        assert_eq!(Error::InvalidModelName("a/b".into()).to_string(), "invalid model name \"a/b\"");
+        assert_eq!(bounded(&"é".repeat(65)), format!("{}...", "é".repeat(64)));
     }
 }

@@ -3,15 +3,28 @@
 use crate::error::{Error, Result};
 
 /// Cosine similarity of two vectors, accumulated in f64 like pgvector's
-/// `cosine_distance`, clamped to [-1, 1] against rounding. A zero vector has
-/// no direction: the result is NaN, as `'[0,0]'::vector <=> '[1,1]'` is in
-/// pgvector.
+/// `cosine_distance`, clamped to [-1, 1] against rounding.
+///
+/// Edge cases follow pgvector, so a value means the same as `1 - (a <=> b)`:
+/// * a zero vector has no direction: the result is NaN, as
+///   `'[0,0]'::vector <=> '[1,1]'` is NaN in pgvector;
+/// * NaN and infinite elements are errors, with the messages pgvector's
+///   `vector` input gives (it takes neither, so no stored vector holds one);
+/// * different lengths and empty vectors are errors.
 pub fn cosine_similarity(a: &[f32], b: &[f32]) -> Result<f64> {
     if a.len() != b.len() {
         return Err(Error::DimensionMismatch(a.len(), b.len()));
     }
     if a.is_empty() {
         return Err(Error::InvalidArgument("vector must have at least 1 dimension".into()));
+    }
+    for &x in a.iter().chain(b) {
+        if x.is_nan() {
+            return Err(Error::InvalidVector("NaN not allowed in vector"));
+        }
+        if x.is_infinite() {
+            return Err(Error::InvalidVector("infinite value not allowed in vector"));
+        }
     }
     let (mut dot, mut norm_a, mut norm_b) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
@@ -42,6 +55,7 @@ pub fn l2_normalize(v: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn cosine_of_parallel_orthogonal_and_opposite_vectors() {
@@ -55,6 +69,20 @@ mod tests {
     #[test]
     fn cosine_with_zero_vector_is_nan_like_pgvector() {
         assert!(cosine_similarity(&[0.0, 0.0], &[1.0, 1.0]).unwrap().is_nan());
+    }
+
+    #[test]
+    fn cosine_rejects_nan_and_infinite_elements_like_pgvector_input() {
+        let err = cosine_similarity(&[1.0, f32::NAN], &[1.0, 1.0]).unwrap_err();
+        assert_eq!((err.kind(), err.to_string().as_str()), (ErrorKind::InvalidVector, "NaN not allowed in vector"));
+        let err = cosine_similarity(&[1.0, 1.0], &[f32::NEG_INFINITY, 1.0]).unwrap_err();
+        assert_eq!(err.to_string(), "infinite value not allowed in vector");
+    }
+
+    #[test]
+    fn cosine_of_the_largest_finite_values_does_not_overflow() {
+        let s = cosine_similarity(&[f32::MAX, f32::MAX], &[f32::MAX, -f32::MAX]).unwrap();
+        assert_eq!(s, 0.0);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::error::{io_error, Error, Result};
 use crate::math::l2_normalize;
 use crate::preprocess::{check_encoded, preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
-use crate::tokenize::ClipTokenizer;
+use crate::tokenize::{is_blank, ClipTokenizer};
 
 /// File name of the vision tower in a model folder.
 pub const VISUAL_FILE: &str = "visual.onnx";
@@ -118,12 +118,12 @@ impl Registry {
     pub fn embed_text(&mut self, settings: &Settings, model: &str, text: &str, normalize: bool) -> Result<Vec<f32>> {
         let dir = model_path(settings, model)?;
         // The cheap part of the tokenizer's own check, before a tower loads for nothing.
-        if text.trim().is_empty() {
+        if is_blank(text) {
             return Err(Error::InvalidArgument("text to embed must not be empty".into()));
         }
         self.ensure_text_tower(settings, &dir)?;
         let text_tower = self.models.get_mut(&dir).and_then(|m| m.textual.as_mut()).expect("loaded above");
-        let ids = text_tower.tokenizer.encode(text)?;
+        let ids = text_tower.tokenizer.encode(text, settings.cancel)?;
         let mut embedding = text_tower.tower.embed_ids(&ids, settings.cancel)?;
         finish(&mut embedding, normalize);
         Ok(embedding)

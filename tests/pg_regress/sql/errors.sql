@@ -25,6 +25,12 @@ SELECT regress_error($$SELECT clip_similarity(ARRAY[1,2]::real[], ARRAY[1]::real
 SELECT regress_error($$SELECT clip_similarity(ARRAY[1,NULL]::real[], ARRAY[1,2]::real[])$$);
 SELECT regress_error($$SELECT clip_similarity('{}'::real[], '{}'::real[])$$);
 SELECT regress_error($$SELECT clip_similarity('\x00'::bytea, 'a red circle')$$);
+-- Vectors pgvector's vector type would not take: the same errors it gives.
+SELECT regress_error($$SELECT clip_similarity('{{1,2},{3,4}}'::real[], '{1,2,3,4}'::real[])$$);
+SELECT regress_error($$SELECT clip_similarity('{1,NaN}'::real[], '{1,2}'::real[])$$);
+SELECT regress_error($$SELECT clip_similarity('{1,2}'::real[], '{-Infinity,2}'::real[])$$);
+-- A message quotes at most 64 characters of what the user passed.
+SELECT regress_error(format($$SELECT clip_embed_text('x', %L)$$, repeat('/', 100000)));
 -- As a user sees one, with its hint.
 SELECT clip_embed_text('x', '../etc');
 -- Still alive, and still embedding.
