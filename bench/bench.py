@@ -22,9 +22,8 @@ import time
 import psycopg
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "parity"))
 from clip_reference import ReferenceModel  # noqa: E402
-from parity import scene  # noqa: E402
+from image_corpus import scene  # noqa: E402
 
 CAPTIONS = [f"a photo of a {c} {s} on a {b} background" for c in ["red", "blue", "green", "small", "large"]
             for s in ["circle", "square", "bicycle", "cat"] for b in ["white", "dark"]]

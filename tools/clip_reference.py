@@ -1,8 +1,13 @@
-"""The reference pipeline clip_embed must match: OpenAI CLIP's preprocessing and
-tokenizer in Python (PIL + numpy + ftfy + regex), running the same ONNX files
-with onnxruntime. It mirrors what Roboflow Inference's `Clip(...).embed_text`
-/ `embed_image` do with OpenAI's `clip` package, without torch.
+"""The reference pipeline clip_embed must match: the seed's decoding, then OpenAI
+CLIP's preprocessing and tokenizer in Python (OpenCV + PIL + numpy + ftfy +
+regex), running the same ONNX files with onnxruntime. It mirrors what Roboflow
+Inference's `Clip(...).embed_text` / `embed_image` do with OpenAI's `clip`
+package, without torch.
 
+Decoding is Roboflow Inference's `load_image_rgb` with the opencv-python pinned
+then (4.10.0.84, headless here): `cv2.imdecode(bytes, cv2.IMREAD_COLOR)`, BGR to
+RGB, `PIL.Image.fromarray`. OpenCV 4.10 reads no GIF; for such formats the
+reference falls back to `PIL.Image.open(...).convert("RGB")`.
 Preprocessing is OpenAI's `_transform(n_px)`:
   Resize(n_px, BICUBIC) -> CenterCrop(n_px) -> convert("RGB") -> ToTensor -> Normalize
 written out with the same PIL calls torchvision makes on a PIL image.
@@ -16,6 +21,7 @@ import json
 import os
 from functools import lru_cache
 
+import cv2
 import ftfy
 import numpy as np
 import regex as re
@@ -135,9 +141,18 @@ class SimpleTokenizer:
         return out
 
 
+# ---- The seed's decoding: OpenCV, upright 8-bit RGB ----
+def decode_rgb(data):
+    """Roboflow Inference's load_image_rgb: cv2.imdecode(IMREAD_COLOR), BGR -> RGB."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return Image.open(io.BytesIO(data)).convert("RGB")  # GIF: OpenCV 4.10 cannot read it
+    return Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+
+
 # ---- OpenAI's _transform, as torchvision runs it on a PIL image ----
 def preprocess(data, n_px=224, mean=CLIP_MEAN, std=CLIP_STD):
-    img = Image.open(io.BytesIO(data))
+    img = decode_rgb(data)
     w, h = img.size
     # torchvision Resize(int): shorter side -> n_px, longer -> int(n_px * long / short)
     if w <= h:

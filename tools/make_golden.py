@@ -1,6 +1,7 @@
 """Writes the preprocessing goldens for the Rust unit tests: small images of the
-modes PIL treats differently, and the reference tensor for each
-(`clip_reference.preprocess` at n_px=64, raw little-endian float32, CHW).
+kinds the seed's OpenCV decoding treats differently from PIL, and the reference
+tensor for each (`clip_reference.preprocess` at n_px=64, raw little-endian
+float32, CHW).
 
 Run from the repo root; the outputs are committed under
 crates/clip_embed_core/tests/data/ so `cargo test` needs no Python.
@@ -38,6 +39,13 @@ def encode(img, fmt, **kw):
     return buf.getvalue()
 
 
+def rotate_90_exif():
+    """Exif with orientation 6: the camera was turned; upright means rotated 90 degrees clockwise."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return exif.tobytes()
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rgba = scene(70, 90, 4).convert("RGBA")
@@ -50,6 +58,8 @@ def main():
         "portrait.jpg": encode(scene(150, 310, 2), "JPEG", quality=90),
         "palette.png": encode(scene(80, 50, 3).quantize(16), "PNG"),
         "rgba.png": encode(rgba, "PNG"),
+        "exif_rotated.jpg": encode(scene(120, 70, 5), "JPEG", quality=90, exif=rotate_90_exif()),
+        "grey16.png": encode(Image.fromarray((np.asarray(scene(60, 40, 6).convert("L"), np.uint16) * 257) ^ 0x3c), "PNG"),
     }
     for name, data in cases.items():
         with open(os.path.join(OUT, name), "wb") as f:

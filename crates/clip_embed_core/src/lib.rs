@@ -2,7 +2,8 @@
 //! with no Postgres in it, so `cargo test -p clip_embed_core` exercises it alone.
 //!
 //! * [`tokenize`]: OpenAI's CLIP tokenization over a `tokenizer.json`
-//! * [`preprocess`]: OpenAI's image transform, PIL's behaviour included
+//! * [`decode`]: image bytes to upright 8-bit RGB, as the seed's OpenCV decodes them
+//! * [`preprocess`]: OpenAI's image transform on that RGB image
 //! * [`pil_resample`]: Pillow's bicubic resampler, ported for exact parity
 //! * [`session`]: ONNX Runtime loading, tower sessions, cancellable runs
 //! * [`model`]: model folders and the per-backend registry of loaded towers
@@ -10,6 +11,7 @@
 //! * [`config`], [`error`]: model configuration, model names, and the error type
 
 pub mod config;
+pub mod decode;
 pub mod error;
 pub mod math;
 pub mod model;

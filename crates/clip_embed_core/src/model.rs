@@ -21,9 +21,10 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::config::{validate_model_name, ModelConfig};
+use crate::decode::check_encoded;
 use crate::error::{io_error, Error, Result};
 use crate::math::l2_normalize;
-use crate::preprocess::{check_encoded, preprocess, ImageLimits, PixelSpec};
+use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
 use crate::tokenize::{is_blank, ClipTokenizer};
 

@@ -35,8 +35,6 @@ struct Axis {
     first: Vec<usize>,
     count: Vec<usize>,
     weights: Vec<i32>,
-    /// The normalised weights before fixed point, which the 16-bit path uses.
-    exact: Vec<f64>,
 }
 
 /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for resizing
@@ -50,7 +48,6 @@ fn precompute(in_size: u32, out_size: u32) -> Axis {
     let mut first = Vec::with_capacity(out);
     let mut count = Vec::with_capacity(out);
     let mut weights = vec![0i32; out * ksize];
-    let mut exact = vec![0f64; out * ksize];
     let mut k = vec![0f64; ksize];
     for xx in 0..out {
         let center = (xx as f64 + 0.5) * scale;
@@ -66,14 +63,13 @@ fn precompute(in_size: u32, out_size: u32) -> Axis {
         }
         for (x, w) in k.iter().enumerate().take(taps) {
             let w = if total != 0.0 { w / total } else { *w };
-            exact[xx * ksize + x] = w;
             let fixed = w * f64::from(1u32 << PRECISION_BITS);
             weights[xx * ksize + x] = if w < 0.0 { (-0.5 + fixed) as i32 } else { (0.5 + fixed) as i32 };
         }
         first.push(xmin as usize);
         count.push(taps);
     }
-    Axis { ksize, first, count, weights, exact }
+    Axis { ksize, first, count, weights }
 }
 
 /// One row of the horizontal pass for `C` interleaved channels, output
@@ -96,60 +92,6 @@ fn horizontal_row<const C: usize>(src: &[u8], dst: &mut [u8], axis: &Axis, left:
             out[c] = clip8(sums[c]);
         }
     }
-}
-
-/// Pillow's 16-bit ("I;16") resampling, window only: f64 sums, `ROUND_UP`,
-/// and each byte of the result clipped on its own (`CLIP8(v % 256)`,
-/// `CLIP8(v >> 8)`), as `ImagingResample{Horizontal,Vertical}_16bpc` do.
-pub fn resize_bicubic_window_16(
-    pixels: &[u16],
-    (width, height): (u32, u32),
-    (out_width, out_height): (u32, u32),
-    (left, top, window_width, window_height): (u32, u32, u32, u32),
-) -> Vec<u16> {
-    fn store(sum: f64) -> u16 {
-        let v = if sum >= 0.0 { (sum + 0.5) as i32 } else { (sum - 0.5) as i32 };
-        let clip = |b: i32| b.clamp(0, 255) as u16;
-        (clip(v >> 8) << 8) | clip(v % 256)
-    }
-    let (left, top, ww, wh) = (left as usize, top as usize, window_width as usize, window_height as usize);
-    let horizontal = precompute(width, out_width);
-    let vertical = precompute(height, out_height);
-    let need_horizontal = out_width != width;
-    let need_vertical = out_height != height;
-    let (row_first, row_last) = if need_vertical {
-        let last = (top..top + wh).map(|y| vertical.first[y] + vertical.count[y]).max().unwrap_or(0);
-        (vertical.first[top], last)
-    } else {
-        (top, top + wh)
-    };
-    let w = width as usize;
-    let mut mid = Vec::with_capacity((row_last - row_first) * ww);
-    for row in row_first..row_last {
-        let src = &pixels[row * w..(row + 1) * w];
-        for xx in left..left + ww {
-            if !need_horizontal {
-                mid.push(src[xx]);
-                continue;
-            }
-            let taps = &horizontal.exact[xx * horizontal.ksize..xx * horizontal.ksize + horizontal.count[xx]];
-            let sum: f64 = taps.iter().enumerate().map(|(t, k)| f64::from(src[horizontal.first[xx] + t]) * k).sum();
-            mid.push(store(sum));
-        }
-    }
-    if !need_vertical {
-        return mid;
-    }
-    let mut out = Vec::with_capacity(wh * ww);
-    for yy in top..top + wh {
-        let taps = &vertical.exact[yy * vertical.ksize..yy * vertical.ksize + vertical.count[yy]];
-        let start = vertical.first[yy] - row_first;
-        for x in 0..ww {
-            let sum: f64 = taps.iter().enumerate().map(|(t, k)| f64::from(mid[(start + t) * ww + x]) * k).sum();
-            out.push(store(sum));
-        }
-    }
-    out
 }
 
 /// Pillow's `clip8`: round-by-half already added, shift, saturate.

@@ -1,5 +1,5 @@
 //! Preprocessing against goldens computed by the Python reference
-//! (tools/make_golden.py: PIL, OpenAI's transform at n_px = 64).
+//! (tools/make_golden.py: OpenCV's decoding, OpenAI's transform at n_px = 64).
 mod common;
 
 use clip_embed_core::preprocess::{preprocess, ImageLimits, PixelSpec, CLIP_MEAN, CLIP_STD};
@@ -42,24 +42,35 @@ fn png_matches_reference_exactly() {
 
 #[test]
 fn jpeg_matches_reference_within_decoder_differences() {
-    // Colour JPEGs decode with libjpeg-turbo like PIL's; a one-level difference
-    // remains in places, cause not pinned down (Debian's libjpeg-turbo is 2.1,
-    // Pillow's wheel bundles its own). Measured: 1.03 levels max, 0.17 mean;
-    // zune-jpeg alone gave 2.06 / 0.32.
+    // libjpeg-turbo on both sides (Debian's 2.1.5 here, 3.0.3 in OpenCV's
+    // wheel), same IDCT and upsampling. Measured: 1.03 levels max, 0.17 mean
+    // at this size; zune-jpeg alone gave 2.06 / 0.32.
     let (max, mean) = compare("portrait.jpg");
     assert!(max <= 2.0 * LEVEL && mean <= 0.3 * LEVEL, "max {max} mean {mean}");
 }
 
 #[test]
-fn palette_png_uses_nearest_like_pil() {
+fn jpeg_exif_orientation_is_applied_like_opencv() {
+    // Orientation 6: the 120x70 file embeds as the upright 70x120 image.
+    let (max, mean) = compare("exif_rotated.jpg");
+    assert!(max <= 2.0 * LEVEL && mean <= 0.3 * LEVEL, "max {max} mean {mean}");
+}
+
+#[test]
+fn palette_png_expands_to_rgb_before_the_bicubic_resize() {
     let (max, _) = compare("palette.png");
     assert!(max <= 1e-5, "max {max}");
 }
 
 #[test]
-fn rgba_png_resizes_premultiplied_like_pil() {
-    // PIL's premultiply, resample and un-premultiply, all reproduced exactly.
+fn rgba_png_drops_alpha_without_compositing() {
     let (max, _) = compare("rgba.png");
+    assert!(max <= 1e-5, "max {max}");
+}
+
+#[test]
+fn sixteen_bit_grey_png_keeps_the_high_byte() {
+    let (max, _) = compare("grey16.png");
     assert!(max <= 1e-5, "max {max}");
 }
 
