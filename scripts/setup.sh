@@ -7,7 +7,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang build-essential pkg-config
-  sudo dpkg-dev ca-certificates libturbojpeg0-dev)
+  sudo dpkg-dev ca-certificates libturbojpeg0-dev libtiff-dev)
 
 install_apt_packages() {
   local missing=()

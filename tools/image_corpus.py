@@ -5,9 +5,8 @@ numpy (no downloads), plus real-world oddities built byte by byte.
 Each entry is (name, bytes, kind) where kind is
   "lossless": the reference decodes it to the pixels clip_embed must give exactly;
   "lossy":    JPEG or lossy WebP: same libjpeg/libwebp family, within rounding;
-  "partial":  a file whose reference pixels depend on the reader, not the format
-              (a truncated JPEG: what libjpeg makes of the cut differs between
-              OpenCV's and PIL's readers too);
+  "partial":  a file with no single reference: OpenCV 4.10 decodes a truncated
+              JPEG to different pixels past the cut on every call;
   "refused":  clip_embed refuses it, for the reason in the README.
 Used by tests/parity/parity.py (embeddings through SQL) and tools/decode_check.py
 (pixels, without Postgres).
@@ -19,6 +18,7 @@ import zlib
 
 import cv2
 import numpy as np
+import tifffile
 from PIL import Image, ImageDraw
 
 
@@ -76,6 +76,20 @@ def cv_encode(ext, arr, *params):
     ok, buf = cv2.imencode(ext, arr, list(params))
     assert ok
     return buf.tobytes()
+
+
+def tiff_bytes(arr, **kw):
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, arr, **kw)
+    return buf.getvalue()
+
+
+def palette_colormap(img):
+    """A PIL palette as TIFF's 3 x 256 16-bit colormap."""
+    pal = np.zeros((256, 3), np.uint16)
+    entries = np.asarray(img.getpalette(), np.uint16).reshape(-1, 3)[:256]
+    pal[: len(entries)] = entries * 257
+    return pal.T.copy()
 
 
 def insert_before(data, marker, extra):
@@ -183,11 +197,22 @@ def corpus():
     add("tiff jpeg-compressed ycbcr 160x128", save(s(160, 128, 18), "TIFF", compression="jpeg"), "lossy")
     add("tiff bigtiff 160x120", save(s(160, 120, 79), "TIFF", big_tiff=True), "lossless")
     add("tiff lab 160x120", save(s(160, 120, 85).convert("LAB"), "TIFF"), "lossless")
+    # Read by libtiff here (the `tiff` crate refuses palette TIFFs): its orientation handling too.
+    for o in (2, 5, 6, 7, 8):
+        add(f"tiff palette orientation {o} 150x100", save(s(150, 100, 90 + o).quantize(50), "TIFF", exif=exif(o)),
+            "lossless")
+    rgb = np.asarray(s(200, 150, 98))
+    add("tiff tiled 200x150", tiff_bytes(rgb, tile=(64, 64)), "lossless")
+    add("tiff planar separate 200x150", tiff_bytes(np.moveaxis(np.asarray(s(200, 150, 100)), -1, 0), planarconfig="separate",
+                                                   photometric="rgb"), "lossless")
+    add("tiff tiled palette 200x150", tiff_bytes(np.asarray(s(200, 150, 99).quantize(20)), tile=(64, 64),
+                                                 colormap=palette_colormap(s(200, 150, 99).quantize(20))),
+        "lossless")
     return out
 
 
 # Files clip_embed refuses although OpenCV reads them, each for the reason the
 # README gives; parity.py checks each raises 22P03 rather than decoding wrongly.
-# The TIFF decoder here (the `tiff` crate) reads no palette or CIE L*a*b* TIFF,
-# and `image` does not recognise BigTIFF's signature.
-REFUSED = {"tiff palette 160x120", "tiff bigtiff 160x120", "tiff lab 160x120"}
+# None at present: palette, CIE L*a*b* and BigTIFF files, which the `tiff` crate
+# refuses, are read through libtiff as OpenCV reads them.
+REFUSED = set()

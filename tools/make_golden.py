@@ -59,6 +59,7 @@ def main():
         "palette.png": encode(scene(80, 50, 3).quantize(16), "PNG"),
         "rgba.png": encode(rgba, "PNG"),
         "exif_rotated.jpg": encode(scene(120, 70, 5), "JPEG", quality=90, exif=rotate_90_exif()),
+        "palette.tif": encode(scene(80, 50, 7).quantize(16), "TIFF"),
         "grey16.png": encode(Image.fromarray((np.asarray(scene(60, 40, 6).convert("L"), np.uint16) * 257) ^ 0x3c), "PNG"),
     }
     for name, data in cases.items():

@@ -25,6 +25,9 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use crate::error::{Error, Result};
 use crate::preprocess::ImageLimits;
 
+mod jpeg;
+mod libtiff;
+
 /// The checks that need no decoding: empty input, the byte limit and a format
 /// we take. Run before a model loads, so bad bytes never cost a session.
 pub fn check_encoded(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat> {
@@ -38,9 +41,12 @@ pub fn check_encoded(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat> 
             limits.max_bytes
         )));
     }
-    let format = image::guess_format(bytes).map_err(|_| {
-        Error::InvalidImage("unrecognized image format (expected JPEG, PNG, WebP, GIF, BMP or TIFF)".into())
-    })?;
+    // `image` does not know BigTIFF's signature (version 43 instead of 42).
+    let bigtiff = bytes.starts_with(b"II\x2b\x00") || bytes.starts_with(b"MM\x00\x2b");
+    let format =
+        image::guess_format(bytes).or(if bigtiff { Ok(ImageFormat::Tiff) } else { Err(()) }).map_err(|_| {
+            Error::InvalidImage("unrecognized image format (expected JPEG, PNG, WebP, GIF, BMP or TIFF)".into())
+        })?;
     if !matches!(
         format,
         ImageFormat::Jpeg
@@ -71,19 +77,36 @@ fn decode_unguarded(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
         let orientation = decoder(bytes, format, limits).and_then(|mut d| d.orientation()).ok();
         (jpeg::decode(bytes, limits)?, orientation)
     } else {
-        let mut decoder = decoder(bytes, format, limits).map_err(|e| corrupt(format, e))?;
-        let (width, height) = decoder.dimensions();
-        check_pixels(width, height, limits)?;
-        let orientation = match format {
-            ImageFormat::Png | ImageFormat::Tiff => decoder.orientation().ok(),
-            _ => None, // OpenCV 4.10 ignores WebP's Exif; BMP and GIF have none
-        };
-        let image = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(format, e))?;
-        (to_rgb_like_opencv(image, format), orientation)
+        match decode_with_image(bytes, format, limits) {
+            // What the memory-safe decoder cannot read, libtiff may: OpenCV's own TIFF reader.
+            Err(Error::InvalidImage(why)) if format == ImageFormat::Tiff => {
+                let (image, stored) = libtiff::decode(bytes, limits)
+                    .map_err(|libtiff_error| Error::InvalidImage(format!("{why}; and libtiff: {libtiff_error}")))?;
+                (image, Orientation::from_exif(stored.clamp(1, 8) as u8))
+            }
+            other => other?,
+        }
     };
     let mut image = DynamicImage::ImageRgb8(image);
     image.apply_orientation(orientation.unwrap_or(Orientation::NoTransforms));
     Ok(image.into_rgb8())
+}
+
+/// Every format but JPEG, through the `image` crate's memory-safe decoders.
+fn decode_with_image(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &ImageLimits,
+) -> Result<(RgbImage, Option<Orientation>)> {
+    let mut decoder = decoder(bytes, format, limits).map_err(|e| corrupt(format, e))?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(width, height, limits)?;
+    let orientation = match format {
+        ImageFormat::Png | ImageFormat::Tiff => decoder.orientation().ok(),
+        _ => None, // OpenCV 4.10 ignores WebP's Exif; BMP and GIF have none
+    };
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(format, e))?;
+    Ok((to_rgb_like_opencv(image, format), orientation))
 }
 
 fn decoder<'a>(
@@ -164,100 +187,4 @@ fn round_16_to_8_like_libtiff(v: u16) -> u8 {
 /// (`UaToAa`: `(c * a + 127) / 255`); OpenCV then drops the alpha.
 fn premultiply_like_libtiff(rgb: [u8; 3], alpha: u8) -> [u8; 3] {
     rgb.map(|c| ((u32::from(c) * u32::from(alpha) + 127) / 255) as u8)
-}
-
-/// JPEG through libjpeg-turbo's TurboJPEG API, which OpenCV's build also uses
-/// (3.0.3 there, Debian's 2.1.5 here: accurate integer IDCT and fancy
-/// upsampling in both, so colour JPEGs decode to the same pixels).
-mod jpeg {
-    use std::ffi::CStr;
-
-    use image::RgbImage;
-    use turbojpeg::raw;
-
-    use super::check_pixels;
-    use crate::error::{Error, Result};
-    use crate::preprocess::ImageLimits;
-
-    /// A TurboJPEG decompressor handle, destroyed on drop.
-    struct Handle(raw::tjhandle);
-
-    impl Drop for Handle {
-        fn drop(&mut self) {
-            // SAFETY: the handle came from tjInitDecompress and is destroyed once.
-            unsafe { raw::tjDestroy(self.0) };
-        }
-    }
-
-    impl Handle {
-        /// `Ok` for success and for a libjpeg warning, which OpenCV ignores too
-        /// (junk before a marker, a truncated scan filled in by libjpeg).
-        fn check(&self, status: libc::c_int) -> Result<()> {
-            // SAFETY: the handle is live; both calls read its error state only.
-            let (code, message) = unsafe {
-                (
-                    raw::tjGetErrorCode(self.0),
-                    CStr::from_ptr(raw::tjGetErrorStr2(self.0)).to_string_lossy().into_owned(),
-                )
-            };
-            if status == 0 || code == raw::TJERR_TJERR_WARNING as libc::c_int {
-                Ok(())
-            } else {
-                Err(Error::InvalidImage(format!("could not decode Jpeg image: {message}")))
-            }
-        }
-    }
-
-    pub(super) fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
-        let length = libc::c_ulong::try_from(bytes.len())
-            .map_err(|_| Error::LimitExceeded("JPEG too large for libjpeg".into()))?;
-        // SAFETY: tjInitDecompress has no preconditions; a null handle is checked.
-        let handle = Handle(unsafe { raw::tjInitDecompress() });
-        if handle.0.is_null() {
-            return Err(Error::InvalidImage("could not start the JPEG decoder".into()));
-        }
-        let (mut width, mut height, mut subsampling, mut colorspace) = (0, 0, 0, 0);
-        // SAFETY: `bytes` outlives the call; the four outputs are ours.
-        handle.check(unsafe {
-            raw::tjDecompressHeader3(
-                handle.0,
-                bytes.as_ptr(),
-                length,
-                &mut width,
-                &mut height,
-                &mut subsampling,
-                &mut colorspace,
-            )
-        })?;
-        let (w, h) = (u32::try_from(width).unwrap_or(0), u32::try_from(height).unwrap_or(0));
-        check_pixels(w, h, limits)?;
-        let cmyk = matches!(colorspace as u32, raw::TJCS_TJCS_CMYK | raw::TJCS_TJCS_YCCK);
-        let (format, channels) = if cmyk { (raw::TJPF_TJPF_CMYK, 4) } else { (raw::TJPF_TJPF_RGB, 3) };
-        let pitch = w as usize * channels;
-        let mut pixels = vec![0u8; pitch * h as usize];
-        // SAFETY: `pixels` holds pitch x height bytes, as tjDecompress2 writes for this size and format.
-        handle.check(unsafe {
-            raw::tjDecompress2(
-                handle.0,
-                bytes.as_ptr(),
-                length,
-                pixels.as_mut_ptr(),
-                width,
-                pitch as libc::c_int,
-                height,
-                format as libc::c_int,
-                0,
-            )
-        })?;
-        if cmyk {
-            pixels = pixels.chunks_exact(4).flat_map(cmyk_to_rgb_like_opencv).collect();
-        }
-        Ok(RgbImage::from_raw(w, h, pixels).expect("3 bytes per pixel"))
-    }
-
-    /// OpenCV's `icvCvt_CMYK2BGR_8u_C4C3R` on libjpeg's raw (Adobe-inverted) samples.
-    fn cmyk_to_rgb_like_opencv(cmyk: &[u8]) -> [u8; 3] {
-        let k = i32::from(cmyk[3]);
-        [0, 1, 2].map(|i| (k - (((255 - i32::from(cmyk[i])) * k) >> 8)) as u8)
-    }
 }

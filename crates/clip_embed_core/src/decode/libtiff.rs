@@ -1,0 +1,237 @@
+//! TIFFs the `tiff` crate cannot read (palette, CIE L*a*b*, YCbCr kinds it
+//! lacks, ...), through libtiff's RGBA interface: the interface OpenCV's TIFF
+//! decoder uses, so the pixels are the reference's.
+//!
+//! Only a fallback: libtiff is C with a long record of memory-safety fixes, and
+//! in a backend a crash takes the whole server through recovery, so the common
+//! TIFFs stay with the memory-safe decoder (measured pixel-identical to OpenCV).
+//! libtiff reads from the bytes in memory, with its allocations capped and its
+//! messages kept out of the server log.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use image::RgbImage;
+
+use super::check_pixels;
+use crate::error::{Error, Result};
+use crate::preprocess::ImageLimits;
+
+type Tiff = c_void;
+type TmSize = isize;
+type TOff = u64;
+type THandle = *mut c_void;
+/// `int (*)(TIFF *, void *user_data, const char *module, const char *fmt, va_list)`;
+/// on x86_64 and aarch64 Linux a `va_list` argument is passed as a pointer.
+type ErrorHandler = unsafe extern "C" fn(*mut Tiff, *mut c_void, *const c_char, *const c_char, *mut c_void) -> c_int;
+
+const TIFFTAG_IMAGEWIDTH: u32 = 256;
+const TIFFTAG_IMAGELENGTH: u32 = 257;
+const TIFFTAG_ORIENTATION: u32 = 274;
+
+#[link(name = "tiff")]
+extern "C" {
+    fn TIFFOpenOptionsAlloc() -> *mut c_void;
+    fn TIFFOpenOptionsFree(options: *mut c_void);
+    fn TIFFOpenOptionsSetMaxSingleMemAlloc(options: *mut c_void, max: TmSize);
+    fn TIFFOpenOptionsSetErrorHandlerExtR(options: *mut c_void, handler: ErrorHandler, data: *mut c_void);
+    fn TIFFOpenOptionsSetWarningHandlerExtR(options: *mut c_void, handler: ErrorHandler, data: *mut c_void);
+    #[allow(clippy::too_many_arguments)]
+    fn TIFFClientOpenExt(
+        name: *const c_char,
+        mode: *const c_char,
+        handle: THandle,
+        read: unsafe extern "C" fn(THandle, *mut c_void, TmSize) -> TmSize,
+        write: unsafe extern "C" fn(THandle, *mut c_void, TmSize) -> TmSize,
+        seek: unsafe extern "C" fn(THandle, TOff, c_int) -> TOff,
+        close: unsafe extern "C" fn(THandle) -> c_int,
+        size: unsafe extern "C" fn(THandle) -> TOff,
+        map: unsafe extern "C" fn(THandle, *mut *mut c_void, *mut TOff) -> c_int,
+        unmap: unsafe extern "C" fn(THandle, *mut c_void, TOff),
+        options: *mut c_void,
+    ) -> *mut Tiff;
+    fn TIFFClose(tif: *mut Tiff);
+    fn TIFFGetField(tif: *mut Tiff, tag: u32, ...) -> c_int;
+    fn TIFFRGBAImageOK(tif: *mut Tiff, message: *mut c_char) -> c_int;
+    fn TIFFReadRGBAImageOriented(
+        tif: *mut Tiff,
+        width: u32,
+        height: u32,
+        raster: *mut u32,
+        orientation: c_int,
+        stop_on_error: c_int,
+    ) -> c_int;
+}
+
+/// The bytes libtiff reads, and its read position.
+struct Source<'a> {
+    bytes: &'a [u8],
+    at: u64,
+}
+
+/// The RGB pixels of a TIFF as stored (no orientation applied), and its
+/// Orientation tag (1 when absent).
+pub(super) fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(RgbImage, u16)> {
+    let mut source = Source { bytes, at: 0 };
+    let mut first_error = [0u8; 256];
+    // SAFETY: the options object is ours until freed below; libtiff copies what it needs at open.
+    let tif = unsafe {
+        let options = TIFFOpenOptionsAlloc();
+        // Raster, strips and tiles of an image within the pixel limit fit in this.
+        let cap = limits.max_pixels.saturating_mul(8).saturating_add(64 << 20);
+        TIFFOpenOptionsSetMaxSingleMemAlloc(options, TmSize::try_from(cap).unwrap_or(TmSize::MAX));
+        TIFFOpenOptionsSetErrorHandlerExtR(options, keep_first_message, first_error.as_mut_ptr().cast());
+        TIFFOpenOptionsSetWarningHandlerExtR(options, ignore_message, std::ptr::null_mut());
+        let tif = TIFFClientOpenExt(
+            c"clip_embed_image".as_ptr(),
+            c"rm".as_ptr(), // "m": read through our callbacks, never mmap a file
+            std::ptr::from_mut(&mut source).cast(),
+            read,
+            write,
+            seek,
+            close,
+            size,
+            map,
+            unmap,
+            options,
+        );
+        TIFFOpenOptionsFree(options);
+        tif
+    };
+    let failed = |what: &str, buffer: &[u8]| {
+        let detail = CStr::from_bytes_until_nul(buffer).map(|m| m.to_string_lossy().into_owned()).unwrap_or_default();
+        let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+        Error::InvalidImage(format!("{what}{detail}"))
+    };
+    if tif.is_null() {
+        return Err(failed("libtiff could not open it", &first_error));
+    }
+    let result = read_open(tif, limits, &first_error, &failed);
+    // SAFETY: `tif` is open and closed once; `source` outlives it.
+    unsafe { TIFFClose(tif) };
+    result
+}
+
+fn read_open(
+    tif: *mut Tiff,
+    limits: &ImageLimits,
+    first_error: &[u8],
+    failed: &dyn Fn(&str, &[u8]) -> Error,
+) -> Result<(RgbImage, u16)> {
+    let (mut width, mut height, mut orientation) = (0u32, 0u32, 1u16);
+    // SAFETY: `tif` is open; each tag is read into the C type libtiff documents for it.
+    unsafe {
+        TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &mut width as *mut u32);
+        TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &mut height as *mut u32);
+        TIFFGetField(tif, TIFFTAG_ORIENTATION, &mut orientation as *mut u16);
+    }
+    check_pixels(width, height, limits)?;
+    let mut message = [0u8; 1024];
+    // SAFETY: TIFFRGBAImageOK writes at most 1024 bytes, NUL-terminated, into `message`.
+    if unsafe { TIFFRGBAImageOK(tif, message.as_mut_ptr().cast()) } == 0 {
+        return Err(failed("libtiff's RGBA interface cannot read it", &message));
+    }
+    let mut raster = vec![0u32; width as usize * height as usize];
+    // Asking for the file's own orientation makes libtiff flip nothing: the
+    // rows come as stored, and the caller applies the Exif orientation as it
+    // does for every format.
+    let stored = c_int::from(orientation.clamp(1, 8));
+    // SAFETY: `raster` holds width x height pixels, as libtiff writes for these arguments.
+    let ok = unsafe { TIFFReadRGBAImageOriented(tif, width, height, raster.as_mut_ptr(), stored, 1) };
+    if ok == 0 {
+        return Err(failed("libtiff failed while reading it", first_error));
+    }
+    // ABGR in a native u32: R in the low byte. Alpha is premultiplied by libtiff; OpenCV drops it.
+    let pixels = raster.iter().flat_map(|&p| [p as u8, (p >> 8) as u8, (p >> 16) as u8]).collect();
+    Ok((RgbImage::from_raw(width, height, pixels).expect("3 bytes per pixel"), orientation))
+}
+
+unsafe extern "C" fn keep_first_message(
+    _tif: *mut Tiff,
+    buffer: *mut c_void,
+    module: *const c_char,
+    format: *const c_char,
+    _args: *mut c_void,
+) -> c_int {
+    // The format string without its arguments: enough to say what failed, and
+    // no va_list handling across the FFI boundary.
+    // SAFETY: `buffer` is the 256-byte array given at open; libtiff passes C strings or null.
+    unsafe {
+        let out = std::slice::from_raw_parts_mut(buffer.cast::<u8>(), 256);
+        if out[0] == 0 {
+            let text = |p: *const c_char| {
+                if p.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(p).to_string_lossy().into_owned()
+                }
+            };
+            let message = format!("{}: {}", text(module), text(format));
+            let n = message.len().min(255);
+            out[..n].copy_from_slice(&message.as_bytes()[..n]);
+            out[n] = 0;
+        }
+    }
+    1 // handled: libtiff does not print it
+}
+
+unsafe extern "C" fn ignore_message(
+    _tif: *mut Tiff,
+    _data: *mut c_void,
+    _module: *const c_char,
+    _format: *const c_char,
+    _args: *mut c_void,
+) -> c_int {
+    1
+}
+
+unsafe extern "C" fn read(handle: THandle, buffer: *mut c_void, length: TmSize) -> TmSize {
+    // SAFETY: `handle` is the Source given at open, alive while the TIFF is open;
+    // libtiff's buffer has room for `length` bytes.
+    unsafe {
+        let source = &mut *handle.cast::<Source>();
+        let start = usize::try_from(source.at).unwrap_or(usize::MAX).min(source.bytes.len());
+        let n = usize::try_from(length).unwrap_or(0).min(source.bytes.len() - start);
+        std::ptr::copy_nonoverlapping(source.bytes.as_ptr().add(start), buffer.cast::<u8>(), n);
+        source.at = (start + n) as u64;
+        n as TmSize
+    }
+}
+
+unsafe extern "C" fn write(_handle: THandle, _buffer: *mut c_void, _length: TmSize) -> TmSize {
+    0
+}
+
+unsafe extern "C" fn seek(handle: THandle, offset: TOff, whence: c_int) -> TOff {
+    // SAFETY: as in `read`.
+    let source = unsafe { &mut *handle.cast::<Source>() };
+    let base = match whence {
+        libc::SEEK_SET => 0,
+        libc::SEEK_CUR => source.at,
+        libc::SEEK_END => source.bytes.len() as u64,
+        _ => return u64::MAX,
+    };
+    // `offset` is a signed offset carried in an unsigned type for SEEK_CUR/SEEK_END.
+    match base.checked_add_signed(offset as i64) {
+        Some(at) => {
+            source.at = at;
+            at
+        }
+        None => u64::MAX,
+    }
+}
+
+unsafe extern "C" fn close(_handle: THandle) -> c_int {
+    0
+}
+
+unsafe extern "C" fn size(handle: THandle) -> TOff {
+    // SAFETY: as in `read`.
+    let source = unsafe { &*handle.cast::<Source>() };
+    source.bytes.len() as u64
+}
+
+unsafe extern "C" fn map(_handle: THandle, _base: *mut *mut c_void, _size: *mut TOff) -> c_int {
+    0
+}
+
+unsafe extern "C" fn unmap(_handle: THandle, _base: *mut c_void, _size: TOff) {}
