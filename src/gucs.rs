@@ -32,6 +32,13 @@ static DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>
 /// batch 1, 2 threads gained nothing, and every backend would add its own.
 static INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 
+/// Entries of each backend's text-embedding cache (an LRU keyed by the loaded
+/// text tower and the exact text; texts over 4 KiB are not cached). 1,024 by
+/// default: ~2-6 MB per backend with 512-dim models; a hit skips the tower run
+/// (2.3 ms on clip-shapes, ~48 ms on a ViT-B/16 text tower). 0 turns it off.
+/// Superuser-only, since it sizes every backend's memory.
+static TEXT_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1024);
+
 /// Largest encoded image accepted (bytes). 50 MB by default.
 static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(50 * 1024 * 1024);
 
@@ -73,6 +80,16 @@ pub fn init() {
         1,
         64,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"clip_embed.text_cache_entries",
+        c"Entries of each backend's text-embedding cache; 0 turns it off.",
+        c"An LRU keyed by the loaded text tower and the exact text; texts over 4 KiB are not cached.",
+        &TEXT_CACHE_ENTRIES,
+        0,
+        100_000,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -119,6 +136,7 @@ pub fn settings() -> Settings {
             max_pixels: MAX_IMAGE_PIXELS.get().max(1) as u64,
         },
         cancel: Some(crate::backend::interrupt_pending),
+        text_cache_entries: TEXT_CACHE_ENTRIES.get().max(0) as usize,
     }
 }
 

@@ -6,7 +6,8 @@ Each entry is (name, bytes, kind) where kind is
   "lossless": the reference decodes it to the pixels clip_embed must give exactly;
   "lossy":    JPEG or lossy WebP: same libjpeg/libwebp family, within rounding;
   "partial":  a file with no single reference: OpenCV 4.10 decodes a truncated
-              JPEG to different pixels past the cut on every call;
+              JPEG to different pixels past the cut on every call, so only
+              clip_embed's determinism is checked;
   "refused":  clip_embed refuses it, for the reason in the README.
 Used by tests/parity/parity.py (embeddings through SQL) and tools/decode_check.py
 (pixels, without Postgres).

@@ -7,6 +7,7 @@
 //! * [`pil_resample`]: Pillow's bicubic resampler, ported for exact parity
 //! * [`session`]: ONNX Runtime loading, tower sessions, cancellable runs
 //! * [`model`]: model folders and the per-backend registry of loaded towers
+//! * [`text_cache`]: the per-backend LRU cache of text embeddings
 //! * [`math`]: cosine similarity and normalisation with pgvector's edge cases
 //! * [`config`], [`error`]: model configuration, model names, and the error type
 
@@ -18,6 +19,7 @@ pub mod model;
 pub mod pil_resample;
 pub mod preprocess;
 pub mod session;
+pub mod text_cache;
 pub mod tokenize;
 
 pub use error::{Error, ErrorKind, Result};

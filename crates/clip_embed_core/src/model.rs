@@ -26,6 +26,7 @@ use crate::error::{io_error, Error, Result};
 use crate::math::l2_normalize;
 use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
+use crate::text_cache::{TextCache, TowerIdentity};
 use crate::tokenize::{is_blank, ClipTokenizer};
 
 /// File name of the vision tower in a model folder.
@@ -52,6 +53,8 @@ pub struct Settings {
     pub limits: ImageLimits,
     /// Polled during model runs; true cancels.
     pub cancel: Option<CancelCheck>,
+    /// Entries of the per-backend text-embedding cache; 0 turns it off.
+    pub text_cache_entries: usize,
 }
 
 /// One row of `clip_models()`.
@@ -90,6 +93,8 @@ impl ModelInfo {
 struct TextTower {
     tower: Tower,
     tokenizer: ClipTokenizer,
+    /// This load's key in the text cache: a reload never sees older entries.
+    identity: TowerIdentity,
 }
 
 struct Model {
@@ -107,6 +112,8 @@ type FileStamp = (PathBuf, u64, Option<SystemTime>);
 #[derive(Default)]
 pub struct Registry {
     models: HashMap<PathBuf, Model>,
+    text_cache: TextCache,
+    tower_loads: TowerIdentity,
 }
 
 impl Registry {
@@ -124,8 +131,15 @@ impl Registry {
         }
         self.ensure_text_tower(settings, &dir)?;
         let text_tower = self.models.get_mut(&dir).and_then(|m| m.textual.as_mut()).expect("loaded above");
-        let ids = text_tower.tokenizer.encode(text, settings.cancel)?;
-        let mut embedding = text_tower.tower.embed_ids(&ids, settings.cancel)?;
+        let mut embedding = match self.text_cache.get(text_tower.identity, text) {
+            Some(raw) => raw,
+            None => {
+                let ids = text_tower.tokenizer.encode(text, settings.cancel)?;
+                let raw = text_tower.tower.embed_ids(&ids, settings.cancel)?;
+                self.text_cache.put(text_tower.identity, text, &raw, settings.text_cache_entries);
+                raw
+            }
+        };
         finish(&mut embedding, normalize);
         Ok(embedding)
     }
@@ -249,7 +263,9 @@ impl Registry {
         }
         model.check_dim(tower.output_dim)?;
         let tokenizer = ClipTokenizer::from_file(&tokenizer_path(&settings.model_dir, dir), context_length)?;
-        model.textual = Some(TextTower { tower, tokenizer });
+        self.tower_loads += 1;
+        let identity = self.tower_loads;
+        self.models.get_mut(dir).expect("loaded above").textual = Some(TextTower { tower, tokenizer, identity });
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ pub fn settings() -> Settings {
         intra_op_threads: 1,
         limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
         cancel: None,
+        text_cache_entries: 0,
     }
 }
 

@@ -33,6 +33,7 @@ SET ROLE regress_clip_user;
 SELECT regress_error($$SET clip_embed.model_dir = '/tmp'$$);
 SELECT regress_error($$SET clip_embed.onnxruntime_path = '/tmp/x.so'$$);
 SELECT regress_error($$SET clip_embed.max_image_bytes = 1000000000$$);
+SELECT regress_error($$SET clip_embed.text_cache_entries = 100000$$);
 SET clip_embed.intra_op_threads = 1;
 -- Ordinary users can embed.
 SELECT array_length(clip_embed_text('Hello World'), 1) AS dims;
@@ -40,3 +41,18 @@ RESET ROLE;
 DROP ROLE regress_clip_user;
 -- Unknown settings in our prefix are refused.
 SELECT regress_error($$SET clip_embed.no_such_setting = 1$$);
+-- The text cache: a repeated text is served from it, raw and normalised from
+-- one entry, and turning it off changes no result.
+SHOW clip_embed.text_cache_entries;
+SELECT clip_embed_text('a cached caption') = clip_embed_text('a cached caption') AS hit_is_identical,
+       regress_norm(clip_embed_text('a cached caption', normalized => false)) <> 1 AS raw_stays_raw,
+       regress_norm(clip_embed_text('a cached caption')) AS normalised_norm;
+CREATE TEMP TABLE cached AS SELECT clip_embed_text('a cached caption') AS v;
+SET clip_embed.text_cache_entries = 0;
+SELECT clip_embed_text('a cached caption') = v AS uncached_equals_cached FROM cached;
+-- A tower reload (a thread-count change reloads it) starts from an empty cache.
+SET clip_embed.intra_op_threads = 2;
+SET clip_embed.text_cache_entries = 10;
+SELECT clip_similarity(clip_embed_text('a cached caption'), v) > 0.999999 AS after_reload FROM cached;
+RESET clip_embed.intra_op_threads;
+RESET clip_embed.text_cache_entries;
