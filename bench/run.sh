@@ -12,10 +12,18 @@ for m in tiny-random clip-shapes; do rm -rf "${models:?}/$m" && cp -r "$(MODEL_I
 if [ ! -f "$models/vit-b-16-random/textual.onnx" ]; then
   "$PY" tools/make_clip_onnx.py --preset vit-b-16 --out "$models/vit-b-16-random"
 fi
+# int8 copies, made by the README's tool.
+for m in clip-shapes vit-b-16-random; do
+  [ -d "$models/$m-int8" ] || "$PY" tools/quantize_model.py --model-dir "$models" --from "$m" --to "$m-int8" 2>/dev/null
+done
 chmod -R a+rX "$models"
 bash scripts/pg_cluster.sh start bench 28817 "$models"
 trap 'bash scripts/pg_cluster.sh stop bench' EXIT
-for model in tiny-random clip-shapes vit-b-16-random; do
+for model in tiny-random clip-shapes vit-b-16-random vit-b-16-random-int8; do
   OMP_NUM_THREADS=1 "$PY" bench/bench.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model-dir "$models" \
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model "$model" "$@"
+done
+for m in clip-shapes vit-b-16-random; do
+  OMP_NUM_THREADS=1 "$PY" bench/int8.py --model-dir "$models" --fp32 "$m" --int8 "$m-int8" \
+    --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" 2>/dev/null
 done

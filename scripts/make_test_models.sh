@@ -10,6 +10,9 @@ mkdir -p "$test_models"
 cp -f "$models/tokenizer.json" "$test_models/tokenizer.json"
 rm -rf "$test_models/tiny-random" && cp -r "$models/tiny-random" "$test_models/tiny-random"
 rm -rf "$test_models/clip-shapes" && cp -r "$models/clip-shapes" "$test_models/clip-shapes"
+# An int8 copy made with the README's tool (scripts/quantize_model.sh), under its own name.
+rm -rf "$test_models/clip-shapes-int8"
+"$PY" "$REPO_ROOT/tools/quantize_model.py" --model-dir "$test_models" --from clip-shapes --to clip-shapes-int8 >/dev/null
 # Like an OpenAI-CLIP export from Roboflow Inference or clip-as-service: only
 # the two towers, int32 ids, its own I/O names; tokenizer from the model dir.
 "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 7 --ids int32 --no-config \
