@@ -32,8 +32,13 @@ log "install the extension (dev profile, shares cargo pgrx test's dependency bui
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 
 log "pg_regress"
+# For the upgrade test (tests/pg_regress/sql/upgrade.sql), a 0.1.0 install script:
+# 0.2.0's without the block 0.2.0 added (src/bulk.rs' finalize block, which is
+# the 0.1.0 -> 0.2.0 upgrade script). Removed again when the tests end.
+v010_script="$(pg_sharedir)/extension/clip_embed--0.1.0.sql"
+sed '/^-- src\/bulk.rs:/,$d' "$(pg_sharedir)/extension/clip_embed--0.2.0.sql" >"$v010_script"
 bash scripts/pg_cluster.sh start regress "$REGRESS_PORT" "$CLIP_EMBED_HOME/test-models"
-trap 'bash scripts/pg_cluster.sh stop regress' EXIT
+trap 'rm -f "$v010_script"; bash scripts/pg_cluster.sh stop regress' EXIT
 out="$CLIP_EMBED_HOME/regress/out"
 rm -rf "$out" && mkdir -p "$out"
 runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -qX \

@@ -3,6 +3,7 @@
 //! The layout shows the architecture:
 //! * [`api`]: the SQL surface, `#[pg_extern]` functions that only convert
 //!   arguments, call the core and map errors;
+//! * [`bulk`]: `clip_embed_backfill`, a procedure that embeds a table in committed batches;
 //! * [`gucs`]: every `clip_embed.*` setting;
 //! * [`errors`]: core errors to SQLSTATEs;
 //! * [`backend`]: the per-backend registry of loaded models;
@@ -13,6 +14,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod backend;
+mod bulk;
 mod errors;
 mod gucs;
 

@@ -1,0 +1,49 @@
+-- clip_embed 0.1.0 -> 0.2.0. The SQL functions keep their signatures (0.2.0's
+-- library changes how images decode and how long text is read; see the README's
+-- upgrade note); new is the bulk-embedding procedure. The install script of
+-- 0.2.0 includes this file too (src/bulk.rs), so both define it identically.
+\echo Use "ALTER EXTENSION clip_embed UPDATE" to load this file. \quit
+CREATE PROCEDURE clip_embed_backfill(
+    tbl regclass,
+    image_column name,
+    embedding_column name,
+    batch_size integer DEFAULT 32,
+    model text DEFAULT '',
+    threads integer DEFAULT NULL)
+LANGUAGE plpgsql AS $procedure$
+DECLARE
+    todo bigint;
+    done bigint := 0;
+    n bigint;
+    started timestamptz := clock_timestamp();
+    previous_threads text := current_setting('clip_embed.intra_op_threads', true);
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
+    END IF;
+    IF threads IS NOT NULL THEN
+        PERFORM set_config('clip_embed.intra_op_threads', threads::text, false);
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL AND %I IS NOT NULL', tbl, embedding_column, image_column)
+        INTO todo;
+    LOOP
+        EXECUTE format(
+            'UPDATE %1$s SET %2$I = clip_embed_image(%3$I, $1) WHERE ctid = ANY (ARRAY('
+            'SELECT ctid FROM %1$s WHERE %2$I IS NULL AND %3$I IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED))',
+            tbl, embedding_column, image_column) USING model, batch_size;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        EXIT WHEN n = 0;
+        done := done + n;
+        COMMIT;
+        RAISE NOTICE 'clip_embed_backfill: % of % rows embedded', done, todo
+            USING DETAIL = format('%s rows/s, %s s so far', round(done / greatest(
+                extract(epoch FROM clock_timestamp() - started), 0.001)::numeric, 1),
+                round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
+    END LOOP;
+    IF threads IS NOT NULL THEN
+        PERFORM set_config('clip_embed.intra_op_threads', coalesce(previous_threads, '1'), false);
+    END IF;
+END
+$procedure$;
+COMMENT ON PROCEDURE clip_embed_backfill(regclass, name, name, integer, text, integer) IS
+    'Embeds the images of rows whose embedding column is NULL, in committed batches, with progress NOTICEs; re-runs skip finished rows.';

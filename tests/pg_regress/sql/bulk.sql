@@ -1,0 +1,26 @@
+-- clip_embed_backfill embeds an existing table in committed batches, with a
+-- progress NOTICE per batch (its DETAIL, the rate, is hidden here).
+\set VERBOSITY terse
+CREATE TABLE backfill_photos (id int PRIMARY KEY, data bytea, emb vector(512));
+INSERT INTO backfill_photos SELECT row_number() OVER (ORDER BY name), data FROM regress_images;
+INSERT INTO backfill_photos VALUES (100, NULL, NULL);  -- no image: left alone
+CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 4);
+SELECT count(*) FILTER (WHERE emb IS NOT NULL) AS embedded, count(*) FILTER (WHERE emb IS NULL) AS without_image
+FROM backfill_photos;
+-- The same vectors as the function gives directly.
+SELECT bool_and(emb = clip_embed_image(data)::vector) AS same_vectors FROM backfill_photos WHERE data IS NOT NULL;
+-- A re-run has nothing left to do: no batch, no NOTICE.
+CALL clip_embed_backfill('backfill_photos', 'data', 'emb');
+-- After an interruption only the rows still NULL are embedded; threads apply
+-- for the call and the session's setting comes back.
+UPDATE backfill_photos SET emb = NULL WHERE id IN (2, 5);
+CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 1, threads => 2);
+SHOW clip_embed.intra_op_threads;
+SELECT count(*) AS embedded FROM backfill_photos WHERE emb IS NOT NULL;
+-- A corrupt image stops the call with the image's error; batches before it stay committed.
+UPDATE backfill_photos SET emb = NULL WHERE id IN (1, 3);
+UPDATE backfill_photos SET data = '\x00010203' WHERE id = 3;
+CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 1);
+SELECT id FROM backfill_photos WHERE emb IS NULL AND data IS NOT NULL ORDER BY id;
+SELECT regress_error($$CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 0)$$);
+DROP TABLE backfill_photos;

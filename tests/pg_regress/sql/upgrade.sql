@@ -1,0 +1,13 @@
+-- An installed 0.1.0 upgrades in place: ALTER EXTENSION adds what 0.2.0 brings.
+CREATE DATABASE regress_upgrade;
+\c regress_upgrade
+CREATE EXTENSION vector;
+CREATE EXTENSION clip_embed VERSION '0.1.0';
+SELECT extversion, (SELECT count(*) FROM pg_proc WHERE proname = 'clip_embed_backfill') AS procedures
+FROM pg_extension WHERE extname = 'clip_embed';
+ALTER EXTENSION clip_embed UPDATE;
+SELECT extversion, (SELECT count(*) FROM pg_proc WHERE proname = 'clip_embed_backfill') AS procedures
+FROM pg_extension WHERE extname = 'clip_embed';
+SELECT array_length(clip_embed_text('after the upgrade'), 1) AS dims;
+\c contrib_regression
+DROP DATABASE regress_upgrade;
