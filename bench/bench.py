@@ -22,6 +22,7 @@ import time
 import psycopg
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from backend_memory import private_mb  # noqa: E402
 from clip_reference import ReferenceModel  # noqa: E402
 from image_corpus import scene  # noqa: E402
 
@@ -37,17 +38,6 @@ def timed(fn, items, repeat=1):
             fn(item)
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
-
-
-def private_mb(pid):
-    """A backend's private memory (clean + dirty) from /proc/PID/smaps_rollup: what
-    each embedding backend costs beyond pages shared with the others."""
-    kb = 0
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                kb += int(line.split()[1])
-    return kb / 1024
 
 
 def main():

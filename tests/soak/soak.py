@@ -16,7 +16,6 @@ Usage: soak.py --host SOCKET_DIR --port PORT [--clients 4] [--seconds 60] [--gro
 """
 
 import argparse
-import io
 import random
 import statistics
 import sys
@@ -27,6 +26,7 @@ import psycopg
 from psycopg import errors
 
 sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tools")
+from backend_memory import private_mb  # noqa: E402
 from image_corpus import save, scene  # noqa: E402
 
 CAPTIONS = [f"a {c} {s}" for c in ["red", "green", "blue", "yellow", "purple"] for s in ["circle", "square", "star"]]
@@ -37,15 +37,6 @@ BAD_CALLS = [
     ("SELECT clip_similarity(ARRAY[1,2]::real[], ARRAY[1]::real[])", errors.DataException),
     ("SELECT clip_embed_text('x', 'no-such-model')", errors.UndefinedObject),
 ]
-
-
-def private_mb(pid):
-    kb = 0
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                kb += int(line.split()[1])
-    return kb / 1024
 
 
 class Client(threading.Thread):
