@@ -9,13 +9,16 @@
 //! * [`model`]: model folders and the per-backend registry of loaded towers
 //! * [`text_cache`]: the per-backend LRU cache of text embeddings
 //! * [`math`]: cosine similarity and normalisation with pgvector's edge cases
-//! * [`config`], [`error`]: model configuration, model names, and the error type
+//! * [`layout`]: what a model family is (files, configuration, I/O binding,
+//!   padding, image recipe), one file per family
+//! * [`names`], [`error`]: model names, and the error type
 
-pub mod config;
 pub mod decode;
 pub mod error;
+pub mod layout;
 pub mod math;
 pub mod model;
+pub mod names;
 pub mod pil_resample;
 pub mod preprocess;
 pub mod session;

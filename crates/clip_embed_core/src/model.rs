@@ -1,13 +1,8 @@
 //! Model folders and the per-process registry of loaded towers.
 //!
-//! A model is a folder under the model directory:
-//!
-//! ```text
-//! <model_dir>/<name>/visual.onnx       pixels [N,3,S,S] float32 -> [N,D]
-//! <model_dir>/<name>/textual.onnx      token ids [N,L] int32|int64 -> [N,D]
-//! <model_dir>/<name>/tokenizer.json    optional; else <model_dir>/tokenizer.json
-//! <model_dir>/<name>/clip_config.json  optional; sizes, mean/std, description
-//! ```
+//! A model is a folder under the model directory, of one of the families in
+//! [`crate::layout`]; its [`Layout`] says which files hold what and how inputs
+//! are prepared.
 //!
 //! Each tower loads on first use and stays loaded for the life of the
 //! [`Registry`] (one per backend): a backend that only embeds text never
@@ -20,21 +15,15 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{validate_model_name, ModelConfig};
 use crate::decode::check_encoded;
 use crate::error::{io_error, Error, Result};
+use crate::layout::{self, Layout};
 use crate::math::l2_normalize;
+use crate::names::validate_model_name;
 use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
 use crate::text_cache::{TextCache, TowerIdentity};
 use crate::tokenize::{is_blank, ClipTokenizer};
-
-/// File name of the vision tower in a model folder.
-pub const VISUAL_FILE: &str = "visual.onnx";
-/// File name of the text tower in a model folder.
-pub const TEXTUAL_FILE: &str = "textual.onnx";
-/// File name of the tokenizer, in the model folder or the model directory.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// OpenAI CLIP's sizes, used where neither the config nor the graph says.
 const DEFAULT_IMAGE_SIZE: u32 = 224;
@@ -99,7 +88,7 @@ struct TextTower {
 
 struct Model {
     dir: PathBuf,
-    config: ModelConfig,
+    layout: Layout,
     visual: Option<Tower>,
     textual: Option<TextTower>,
     fingerprint: Option<(Vec<FileStamp>, String)>,
@@ -134,8 +123,8 @@ impl Registry {
         let mut embedding = match self.text_cache.get(text_tower.identity, text) {
             Some(raw) => raw,
             None => {
-                let ids = text_tower.tokenizer.encode(text, settings.cancel)?;
-                let raw = text_tower.tower.embed_ids(&ids, settings.cancel)?;
+                let (ids, real) = text_tower.tokenizer.encode_counted(text, settings.cancel)?;
+                let raw = text_tower.tower.embed_ids(&ids, real, settings.cancel)?;
                 self.text_cache.put(text_tower.identity, text, &raw, settings.text_cache_entries);
                 raw
             }
@@ -151,10 +140,11 @@ impl Registry {
         self.ensure_visual_tower(settings, &dir)?;
         let model = self.models.get_mut(&dir).expect("loaded above");
         let tower = model.visual.as_mut().expect("loaded above");
+        let recipe = &model.layout.image;
         let spec = PixelSpec {
-            image_size: model.config.image_size.or(tower.image_size()).unwrap_or(DEFAULT_IMAGE_SIZE),
-            mean: model.config.mean(),
-            std: model.config.std(),
+            image_size: recipe.size.or(tower.image_size()).unwrap_or(DEFAULT_IMAGE_SIZE),
+            mean: recipe.mean,
+            std: recipe.std,
         };
         let pixels = preprocess(bytes, &spec, &settings.limits)?;
         let mut embedding = tower.embed_pixels(pixels, spec.image_size, settings.cancel)?;
@@ -168,7 +158,7 @@ impl Registry {
             std::fs::read_dir(&settings.model_dir).map_err(|e| io_error("model directory", &settings.model_dir, e))?;
         let mut names: Vec<String> = entries
             .filter_map(|entry| entry.ok())
-            .filter(|entry| entry.path().join(VISUAL_FILE).exists() || entry.path().join(TEXTUAL_FILE).exists())
+            .filter(|entry| layout::family_of(&entry.path()).is_some())
             .filter_map(|entry| entry.file_name().into_string().ok())
             .filter(|name| validate_model_name(name).is_ok())
             .collect();
@@ -176,7 +166,7 @@ impl Registry {
         let mut rows = Vec::with_capacity(names.len());
         for name in names {
             let dir = settings.model_dir.join(&name);
-            let model = match self.model(&dir) {
+            let model = match self.model(&settings.model_dir, &dir) {
                 Ok(model) => model,
                 Err(problem) => {
                     // One unusable folder must not hide the others.
@@ -184,7 +174,7 @@ impl Registry {
                     continue;
                 }
             };
-            let fingerprint = match model.fingerprint(&settings.model_dir) {
+            let fingerprint = match model.fingerprint() {
                 Ok(fingerprint) => fingerprint,
                 Err(problem) => {
                     rows.push(ModelInfo::unusable(name, dir, problem));
@@ -196,14 +186,14 @@ impl Registry {
             rows.push(ModelInfo {
                 name,
                 embed_dim: model
-                    .config
+                    .layout
                     .embed_dim
                     .or(visual.and_then(|t| t.output_dim))
                     .or(textual.and_then(|t| t.tower.output_dim)),
-                image_size: model.config.image_size.or(visual.and_then(Tower::image_size)),
-                context_length: model.config.context_length.or(textual.map(|t| t.tokenizer.context_length())),
+                image_size: model.layout.image.size.or(visual.and_then(Tower::image_size)),
+                context_length: model.layout.text.context_length.or(textual.map(|t| t.tokenizer.context_length())),
                 fingerprint,
-                description: model.config.description.clone(),
+                description: model.layout.description.clone(),
                 text_load_ms: textual.map(|t| t.tower.load_time.as_secs_f64() * 1e3),
                 image_load_ms: visual.map(|t| t.load_time.as_secs_f64() * 1e3),
                 path: dir,
@@ -212,10 +202,14 @@ impl Registry {
         Ok(rows)
     }
 
-    fn model(&mut self, dir: &Path) -> Result<&mut Model> {
+    fn model(&mut self, model_dir: &Path, dir: &Path) -> Result<&mut Model> {
         if !self.models.contains_key(dir) {
-            let config = ModelConfig::load(dir)?;
-            let model = Model { dir: dir.to_path_buf(), config, visual: None, textual: None, fingerprint: None };
+            let family = layout::family_of(dir).ok_or_else(|| Error::UnknownModel {
+                name: dir.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+                dir: model_dir.to_path_buf(),
+            })?;
+            let layout = (family.describe)(dir, model_dir)?;
+            let model = Model { dir: dir.to_path_buf(), layout, visual: None, textual: None, fingerprint: None };
             self.models.insert(dir.to_path_buf(), model);
         }
         Ok(self.models.get_mut(dir).expect("inserted above"))
@@ -227,14 +221,16 @@ impl Registry {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
-        let model = self.model(dir)?;
+        let model = self.model(&settings.model_dir, dir)?;
         model.visual = None;
-        let tower = Tower::load(runtime, &dir.join(VISUAL_FILE), TowerKind::Visual, threads)?;
-        if let (Some(configured), Some(graph)) = (model.config.image_size, tower.image_size()) {
+        let layout = &model.layout;
+        let tower = Tower::load(runtime, &layout.visual, TowerKind::Visual, layout.bind_visual, threads)?;
+        if let (Some(configured), Some(graph)) = (layout.image.size, tower.image_size()) {
             if configured != graph {
                 return Err(Error::InvalidModel(format!(
-                    "{} says image_size {configured}, but {VISUAL_FILE} takes {graph}",
-                    crate::config::CONFIG_FILE
+                    "{} says image_size {configured}, but {} takes {graph}",
+                    file_name(&layout.config_file),
+                    file_name(&layout.visual)
                 )));
             }
         }
@@ -249,20 +245,22 @@ impl Registry {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
-        let model = self.model(dir)?;
+        let model = self.model(&settings.model_dir, dir)?;
         model.textual = None;
-        let tower = Tower::load(runtime, &dir.join(TEXTUAL_FILE), TowerKind::Textual, threads)?;
-        let context_length = model.config.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
+        let layout = &model.layout;
+        let tower = Tower::load(runtime, &layout.textual, TowerKind::Textual, layout.bind_textual, threads)?;
+        let context_length = layout.text.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
         if let Some(graph) = tower.context_length() {
             if graph != context_length {
                 return Err(Error::InvalidModel(format!(
-                    "{} says context_length {context_length}, but {TEXTUAL_FILE} takes {graph}",
-                    crate::config::CONFIG_FILE
+                    "{} says context_length {context_length}, but {} takes {graph}",
+                    file_name(&layout.config_file),
+                    file_name(&layout.textual)
                 )));
             }
         }
+        let tokenizer = ClipTokenizer::from_file(&layout.tokenizer, context_length, layout.text.pad_id)?;
         model.check_dim(tower.output_dim)?;
-        let tokenizer = ClipTokenizer::from_file(&tokenizer_path(&settings.model_dir, dir), context_length)?;
         self.tower_loads += 1;
         let identity = self.tower_loads;
         self.models.get_mut(dir).expect("loaded above").textual = Some(TextTower { tower, tokenizer, identity });
@@ -274,7 +272,7 @@ impl Model {
     /// Both towers, and the config if it says, must agree on the embedding width.
     fn check_dim(&self, dim: Option<usize>) -> Result<()> {
         let others = [
-            self.config.embed_dim,
+            self.layout.embed_dim,
             self.visual.as_ref().and_then(|t| t.output_dim),
             self.textual.as_ref().and_then(|t| t.tower.output_dim),
         ];
@@ -290,14 +288,8 @@ impl Model {
     }
 
     /// A content hash over the model's files, recomputed only when one changes size or mtime.
-    fn fingerprint(&mut self, model_dir: &Path) -> Result<String> {
-        let mut files = vec![
-            self.dir.join(VISUAL_FILE),
-            self.dir.join(TEXTUAL_FILE),
-            tokenizer_path(model_dir, &self.dir),
-            self.dir.join(crate::config::CONFIG_FILE),
-        ];
-        files.retain(|f| f.exists());
+    fn fingerprint(&mut self) -> Result<String> {
+        let files = &self.layout.files;
         let stamps: Vec<FileStamp> = files
             .iter()
             .map(|f| {
@@ -312,7 +304,7 @@ impl Model {
         }
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
-        for file in &files {
+        for file in files {
             hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
             let mut reader = std::fs::File::open(file).map_err(|e| io_error("model file", file, e))?;
             loop {
@@ -335,19 +327,15 @@ impl Model {
 fn model_path(settings: &Settings, name: &str) -> Result<PathBuf> {
     validate_model_name(name)?;
     let dir = settings.model_dir.join(name);
-    if !dir.join(VISUAL_FILE).exists() && !dir.join(TEXTUAL_FILE).exists() {
+    if layout::family_of(&dir).is_none() {
         return Err(Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() });
     }
     Ok(dir)
 }
 
-fn tokenizer_path(model_dir: &Path, dir: &Path) -> PathBuf {
-    let own = dir.join(TOKENIZER_FILE);
-    if own.exists() {
-        own
-    } else {
-        model_dir.join(TOKENIZER_FILE)
-    }
+/// A path's file name, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name().unwrap_or_default().to_string_lossy().into_owned()
 }
 
 fn finish(embedding: &mut [f32], normalize: bool) {

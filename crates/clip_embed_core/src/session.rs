@@ -20,6 +20,7 @@ use ort::session::{RunOptions, Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType, ValueType};
 
 use crate::error::{Error, Result};
+use crate::layout::{Binding, Signature, Tensors};
 
 /// A callback the watchdog polls during a run; true stops the run.
 pub type CancelCheck = fn() -> bool;
@@ -64,25 +65,19 @@ impl Runtime {
     }
 }
 
-/// Which CLIP tower a graph is.
+/// Which CLIP tower a graph is (for messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TowerKind {
-    /// `visual.onnx`: pixels `[N,3,S,S]` to embeddings.
+    /// Pixels `[N,3,S,S]` to embeddings.
     Visual,
-    /// `textual.onnx`: token ids `[N,L]` to embeddings.
+    /// Token ids `[N,L]` to embeddings.
     Textual,
 }
 
-/// One loaded tower: the session and what was read from its signature.
+/// One loaded tower: the session and the inputs and outputs its family bound.
 pub struct Tower {
     session: Session,
-    input_name: String,
-    input_type: TensorElementType,
-    /// Static input dims, -1 where dynamic; `[N,3,S,S]` or `[N,L]`.
-    input_dims: Vec<i64>,
-    /// An HF-style `attention_mask` input of a text tower, if it has one.
-    mask_input: Option<(String, TensorElementType)>,
-    output_name: String,
+    binding: Binding,
     /// The embedding width, if the graph states it.
     pub output_dim: Option<usize>,
     /// Wall time the session took to create.
@@ -92,8 +87,14 @@ pub struct Tower {
 }
 
 impl Tower {
-    /// Creates a session for `path`, reading input and output names from the model.
-    pub fn load(runtime: &Runtime, path: &Path, kind: TowerKind, threads: usize) -> Result<Tower> {
+    /// Creates a session for `path` and binds its inputs and outputs with the family's rule.
+    pub fn load(
+        runtime: &Runtime,
+        path: &Path,
+        kind: TowerKind,
+        bind: fn(&Signature) -> std::result::Result<Binding, String>,
+        threads: usize,
+    ) -> Result<Tower> {
         // ORT's own open error says less: check existence and permissions first.
         std::fs::File::open(path).map_err(|e| crate::error::io_error("model file", path, e))?;
         let started = Instant::now();
@@ -106,82 +107,31 @@ impl Tower {
         })
         .map_err(ort_error)?;
         let load_time = started.elapsed();
-        let tensor = |t: &ValueType| match t {
-            ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.to_vec())),
-            _ => None,
+        let tensors = |values: &[ort::value::Outlet]| -> Tensors {
+            values
+                .iter()
+                .filter_map(|o| match o.dtype() {
+                    ValueType::Tensor { ty, shape, .. } => Some((o.name().to_string(), *ty, shape.to_vec())),
+                    _ => None,
+                })
+                .collect()
         };
-        let bad =
-            |why: String| Error::InvalidModel(format!("\"{}\" is not a CLIP {kind:?} tower: {why}", path.display()));
-        let inputs: Vec<_> = session
-            .inputs()
-            .iter()
-            .filter_map(|o| tensor(o.dtype()).map(|(ty, dims)| (o.name().to_string(), ty, dims)))
-            .collect();
-        let (input_name, input_type, input_dims, mask_input) = match kind {
-            TowerKind::Visual => {
-                let (name, ty, dims) = inputs
-                    .iter()
-                    .find(|(_, ty, dims)| *ty == TensorElementType::Float32 && dims.len() == 4)
-                    .cloned()
-                    .ok_or_else(|| bad("no float32 input of shape [N,3,H,W]".into()))?;
-                if dims[1] != 3 && dims[1] != -1 {
-                    return Err(bad(format!("pixel input has {} channels, not 3", dims[1])));
-                }
-                (name, ty, dims, None)
-            }
-            TowerKind::Textual => {
-                let is_int = |ty: &TensorElementType| matches!(ty, TensorElementType::Int64 | TensorElementType::Int32);
-                let ids = inputs
-                    .iter()
-                    .find(|(name, ty, dims)| is_int(ty) && dims.len() == 2 && !name.contains("mask"))
-                    .cloned()
-                    .ok_or_else(|| bad("no int32/int64 input of shape [N,L]".into()))?;
-                let mask = inputs
-                    .iter()
-                    .find(|(name, ty, dims)| is_int(ty) && dims.len() == 2 && name.contains("mask"))
-                    .map(|(name, ty, _)| (name.clone(), *ty));
-                (ids.0, ids.1, ids.2, mask)
-            }
-        };
-        let other_inputs = inputs.len() - 1 - usize::from(mask_input.is_some());
-        if other_inputs > 0 {
-            return Err(bad(format!("{} inputs, expected 1 (or ids and attention_mask)", inputs.len())));
-        }
-        let outputs: Vec<_> = session
-            .outputs()
-            .iter()
-            .filter_map(|o| tensor(o.dtype()).map(|(ty, dims)| (o.name().to_string(), ty, dims)))
-            .filter(|(_, ty, dims)| *ty == TensorElementType::Float32 && dims.len() == 2)
-            .collect();
-        // Exports with several outputs name the embedding one *embed*; else take the first [N,D].
-        let (output_name, _, output_dims) = outputs
-            .iter()
-            .find(|(name, ..)| name.contains("embed"))
-            .or_else(|| outputs.first())
-            .cloned()
-            .ok_or_else(|| bad("no float32 output of shape [N,D]".into()))?;
-        let output_dim = usize::try_from(output_dims[1]).ok();
-        Ok(Tower {
-            session,
-            input_name,
-            input_type,
-            input_dims,
-            mask_input,
-            output_name,
-            output_dim,
-            load_time,
-            threads,
-        })
+        let signature = Signature { inputs: tensors(session.inputs()), outputs: tensors(session.outputs()) };
+        let binding = bind(&signature).map_err(|why| {
+            Error::InvalidModel(format!("\"{}\" is not a CLIP {kind:?} tower: {why}", path.display()))
+        })?;
+        let output_dim = binding.output.1.get(1).and_then(|&d| usize::try_from(d).ok());
+        Ok(Tower { session, binding, output_dim, load_time, threads })
     }
 
     /// The static side of a square pixel input (`S` of `[N,3,S,S]`), if the graph fixes it.
     pub fn image_size(&self) -> Option<u32> {
-        self.input_dims.get(2).and_then(|&d| u32::try_from(d).ok())
+        self.binding.input.2.get(2).and_then(|&d| u32::try_from(d).ok())
     }
 
     /// The static token count of a text input (`L` of `[N,L]`), if the graph fixes it.
     pub fn context_length(&self) -> Option<usize> {
-        self.input_dims.get(1).and_then(|&d| usize::try_from(d).ok())
+        self.binding.input.2.get(1).and_then(|&d| usize::try_from(d).ok())
     }
 
     /// Runs the visual tower on one `[3,S,S]` tensor.
@@ -190,16 +140,18 @@ impl Tower {
         let array = Array4::from_shape_vec((1, 3, s, s), pixels)
             .map_err(|e| Error::Inference(format!("pixel tensor of the wrong size: {e}")))?;
         let input = Tensor::from_array(array).map_err(inference_error)?;
-        let inputs = vec![(self.input_name.clone().into(), SessionInputValue::from(input))];
+        let inputs = vec![(self.binding.input.0.clone().into(), SessionInputValue::from(input))];
         self.run(inputs, cancel)
     }
 
-    /// Runs the text tower on one row of token ids (already padded to the context length).
-    pub fn embed_ids(&mut self, ids: &[i64], cancel: Option<CancelCheck>) -> Result<Vec<f32>> {
+    /// Runs the text tower on one row of token ids, padded to the context
+    /// length, of which the first `real` are the text's (start to end of text).
+    pub fn embed_ids(&mut self, ids: &[i64], real: usize, cancel: Option<CancelCheck>) -> Result<Vec<f32>> {
         let len = ids.len();
-        let mut inputs = vec![(self.input_name.clone().into(), int_tensor(self.input_type, ids, len)?)];
-        if let Some((name, ty)) = &self.mask_input {
-            let mask: Vec<i64> = ids.iter().map(|&id| i64::from(id != 0)).collect();
+        let mut inputs = vec![(self.binding.input.0.clone().into(), int_tensor(self.binding.input.1, ids, len)?)];
+        if let Some((name, ty)) = &self.binding.mask {
+            // By position, not by id: id 0 is a real token ('!') in CLIP's vocabulary.
+            let mask: Vec<i64> = (0..len).map(|i| i64::from(i < real)).collect();
             inputs.push((name.clone().into(), int_tensor(*ty, &mask, len)?));
         }
         self.run(inputs, cancel)
@@ -215,7 +167,7 @@ impl Tower {
         let finished = &AtomicBool::new(false);
         let cancelled = &AtomicBool::new(false);
         let options = &options;
-        let output_name = self.output_name.clone();
+        let output_name = self.binding.output.0.clone();
         let session = &mut self.session;
         let result = std::thread::scope(|scope| {
             let watchdog = cancel.map(|is_cancelled| {

@@ -45,18 +45,20 @@ const CHUNK_BYTES: usize = 4 * 1024;
 /// a run made mostly of characters that cleaning deletes can differ.
 const MAX_RUN_BYTES: usize = 64 * 1024;
 
-/// A loaded CLIP tokenizer with its context length.
+/// A loaded CLIP tokenizer with its context length and pad id.
 pub struct ClipTokenizer {
     tokenizer: Tokenizer,
     start_of_text: u32,
     end_of_text: u32,
     context_length: usize,
+    pad_id: i64,
 }
 
 impl ClipTokenizer {
     /// Loads a Hugging Face `tokenizer.json` (the file `tools/build_tokenizer.py`
-    /// writes, or the one shipped with `openai/clip-vit-*` models).
-    pub fn from_file(path: &Path, context_length: usize) -> Result<Self> {
+    /// writes, or the one shipped with `openai/clip-vit-*` models); slots after
+    /// the end-of-text token hold `pad_id` (the model family says which).
+    pub fn from_file(path: &Path, context_length: usize, pad_id: i64) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| io_error("tokenizer file", path, e))?;
         let tokenizer = Tokenizer::from_bytes(&bytes)
             .map_err(|e| Error::InvalidModel(format!("invalid tokenizer file \"{}\": {e}", path.display())))?;
@@ -66,7 +68,7 @@ impl ClipTokenizer {
         if context_length < 2 {
             return Err(Error::InvalidModel(format!("context length {context_length} is below 2")));
         }
-        Ok(ClipTokenizer { tokenizer, start_of_text, end_of_text, context_length })
+        Ok(ClipTokenizer { tokenizer, start_of_text, end_of_text, context_length, pad_id })
     }
 
     /// The number of token slots the text tower takes (77 for OpenAI's models).
@@ -75,7 +77,7 @@ impl ClipTokenizer {
     }
 
     /// Token ids as `clip.tokenize(text, truncate=True)` gives them: SOT, the
-    /// BPE ids, EOT, zero padding to the context length. Longer text is cut
+    /// BPE ids, EOT, padding to the context length. Longer text is cut
     /// and EOT kept last, since the text tower pools at EOT.
     ///
     /// Only as much of `text` is read as the context needs: it is cleaned and
@@ -86,6 +88,12 @@ impl ClipTokenizer {
     /// between chunks, so a long run of characters that give no token (1 GB of
     /// spaces) still stops when the query is cancelled.
     pub fn encode(&self, text: &str, cancel: Option<CancelCheck>) -> Result<Vec<i64>> {
+        self.encode_counted(text, cancel).map(|(ids, _)| ids)
+    }
+
+    /// [`encode`](Self::encode), and how many of the slots are the text's
+    /// (start to end of text): an attention mask covers those.
+    pub fn encode_counted(&self, text: &str, cancel: Option<CancelCheck>) -> Result<(Vec<i64>, usize)> {
         let body_room = self.context_length - 2;
         let mut ids = Vec::with_capacity(self.context_length);
         ids.push(i64::from(self.start_of_text));
@@ -106,8 +114,9 @@ impl ClipTokenizer {
             return Err(Error::InvalidArgument("text to embed must not be empty".into()));
         }
         ids.push(i64::from(self.end_of_text));
-        ids.resize(self.context_length, 0);
-        Ok(ids)
+        let real = ids.len();
+        ids.resize(self.context_length, self.pad_id);
+        Ok((ids, real))
     }
 }
 
@@ -365,7 +374,7 @@ mod tests {
     fn installed_tokenizer() -> ClipTokenizer {
         let dir = std::env::var("CLIP_EMBED_MODEL_DIR")
             .unwrap_or_else(|_| "/usr/share/postgresql/15/clip_embed/models".into());
-        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77).expect("run scripts/setup.sh")
+        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, 0).expect("run scripts/setup.sh")
     }
 
     /// What `encode` computed before it was bounded: the whole text cleaned, then tokenized.

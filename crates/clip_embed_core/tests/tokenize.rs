@@ -5,7 +5,7 @@ use clip_embed_core::tokenize::{is_blank, ClipTokenizer, END_OF_TEXT, START_OF_T
 use clip_embed_core::ErrorKind;
 
 fn tokenizer() -> ClipTokenizer {
-    ClipTokenizer::from_file(&common::model_dir().join("tokenizer.json"), 77).unwrap()
+    ClipTokenizer::from_file(&common::model_dir().join("tokenizer.json"), 77, 0).unwrap()
 }
 
 fn encode(text: &str) -> Vec<i64> {
@@ -32,6 +32,16 @@ fn output_is_padded_to_the_context_length() {
     assert_eq!(ids.len(), 77);
     assert_eq!(ids[0], i64::from(START_OF_TEXT));
     assert!(ids[4..].iter().all(|&id| id == 0));
+}
+
+#[test]
+fn padding_uses_the_family_pad_id_and_the_real_length_is_counted() {
+    let t = ClipTokenizer::from_file(&common::model_dir().join("tokenizer.json"), 16, 49407).unwrap();
+    // OpenAI's tokenizer gives [343, 0, 1, 349] for 'x !"~': id 0 ('!' inside a
+    // punctuation word) is a real token, which a mask by id would hide.
+    let (ids, real) = t.encode_counted("x !\"~", None).unwrap();
+    assert_eq!(&ids[..real], &[49406, 343, 0, 1, 349, 49407]);
+    assert!(ids[real..].iter().all(|&id| id == 49407));
 }
 
 #[test]
