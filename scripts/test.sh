@@ -4,7 +4,8 @@
 #   2. cargo fmt / clippy             6. reference parity (Python pipeline vs SQL), both models
 #   3. pure-Rust core tests           7. semantic: clip-shapes' held-out figures through SQL = Python's
 #   4. #[pg_test]s (cargo pgrx test)  8. soak: 4 clients for 60 s, cancel and terminate mid-run
-#                                     9. the README's SQL examples, verbatim
+#                                     9. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
+#                                    10. the README's SQL examples, verbatim
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -66,9 +67,14 @@ log "semantic: clip-shapes on held-out images, through SQL and pgvector"
 log "soak: 4 clients for 60 s on the default model, with a cancel and a terminate"
 "$PY" tests/soak/soak.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" --clients 4 --seconds 60
 
+log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
+"$PY" tests/replica/standby.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
+  --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
+
 log "README SQL examples, verbatim"
 "$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md
 
 log "all tests passed in $((SECONDS - started)) s"
-# Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak, README.
-echo "stages: 8 passed, 0 failed"
+# Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
+# standby, README.
+echo "stages: 9 passed, 0 failed"
