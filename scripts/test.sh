@@ -42,8 +42,11 @@ bash scripts/pg_cluster.sh start regress "$REGRESS_PORT" "$CLIP_EMBED_HOME/test-
 trap 'rm -f "$v010_script"; bash scripts/pg_cluster.sh stop regress' EXIT
 out="$CLIP_EMBED_HOME/regress/out"
 rm -rf "$out" && mkdir -p "$out"
+# The cluster outlives a run: recreate what the scripts use, so every run tests
+# this build's SQL definitions (a development build keeps its version number).
 runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -qX \
-  -c 'DROP DATABASE IF EXISTS contrib_regression' -c 'CREATE DATABASE contrib_regression' postgres
+  -c 'DROP DATABASE IF EXISTS contrib_regression' -c 'CREATE DATABASE contrib_regression' \
+  -c 'SET client_min_messages = warning' -c 'DROP EXTENSION IF EXISTS clip_embed CASCADE' postgres
 tests=$(sed -n 's/^test: //p' tests/pg_regress/schedule | tr '\n' ' ')
 if ! "$(pg_pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --host="$CLIP_EMBED_HOME/regress/socket" \
   --port="$REGRESS_PORT" --user=postgres --dbname=contrib_regression --inputdir="$REPO_ROOT/tests/pg_regress" --outputdir="$out" \

@@ -1,8 +1,23 @@
--- clip_embed 0.1.0 -> 0.2.0. The SQL functions keep their signatures (0.2.0's
--- library changes how images decode and how long text is read; see the README's
--- upgrade note); new is the bulk-embedding procedure. The install script of
--- 0.2.0 includes this file too (src/bulk.rs), so both define it identically.
+-- clip_embed 0.1.0 -> 0.2.0. The SQL functions of 0.1.0 keep their signatures
+-- (0.2.0's library changes how images decode and how long text is read; see
+-- the README's upgrade note). New: clip_classify and the bulk-embedding
+-- procedure. The install script of 0.2.0 runs this file last too (src/bulk.rs),
+-- so both paths define these objects identically: the functions below repeat
+-- what pgrx generates for src/api.rs, as CREATE OR REPLACE (the upgrade test
+-- compares the definitions both paths leave).
 \echo Use "ALTER EXTENSION clip_embed UPDATE" to load this file. \quit
+CREATE OR REPLACE FUNCTION clip_classify(
+    image bytea, labels text[], model text DEFAULT '', template text DEFAULT '{}')
+RETURNS TABLE (label text, probability double precision, similarity double precision)
+IMMUTABLE STRICT PARALLEL SAFE COST 2000000
+LANGUAGE c AS 'MODULE_PATHNAME', 'clip_classify_image_wrapper';
+
+CREATE OR REPLACE FUNCTION clip_classify(
+    embedding real[], labels text[], model text DEFAULT '', template text DEFAULT '{}')
+RETURNS TABLE (label text, probability double precision, similarity double precision)
+IMMUTABLE STRICT PARALLEL SAFE COST 1000000
+LANGUAGE c AS 'MODULE_PATHNAME', 'clip_classify_embedding_wrapper';
+
 CREATE PROCEDURE clip_embed_backfill(
     tbl regclass,
     image_column name,

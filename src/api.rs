@@ -77,6 +77,51 @@ fn clip_similarity_image_text(image: &[u8], text: &str, model: default!(&str, "'
     or_raise(result, "clip_similarity")
 }
 
+/// `clip_classify(image, labels, model => '', template => '{}')`: CLIP zero-shot
+/// classification, the "compare" of CLIP's Python APIs taken to its end: one row
+/// per label, best first, with its softmax probability (the model's logit scale,
+/// 100 where its folder states none) and its cosine similarity.
+#[pg_extern(immutable, strict, parallel_safe, cost = 2000000, name = "clip_classify")]
+#[allow(clippy::type_complexity)]
+fn clip_classify_image(
+    image: &[u8],
+    labels: Vec<Option<String>>,
+    model: default!(&str, "''"),
+    template: default!(&str, "'{}'"),
+) -> TableIterator<'static, (name!(label, String), name!(probability, f64), name!(similarity, f64))> {
+    let settings = gucs::settings();
+    let model = gucs::model_name(model);
+    let labels = or_raise(no_null_labels(labels), "clip_classify");
+    let rows =
+        or_raise(with_registry(|r| r.classify_image(&settings, &model, image, &labels, template)), "clip_classify");
+    TableIterator::new(rows)
+}
+
+/// `clip_classify(embedding real[], labels, model => '', template => '{}')`: the
+/// same for a stored image embedding (of the same model).
+#[pg_extern(immutable, strict, parallel_safe, cost = 1000000, name = "clip_classify")]
+#[allow(clippy::type_complexity)]
+fn clip_classify_embedding(
+    embedding: Array<f32>,
+    labels: Vec<Option<String>>,
+    model: default!(&str, "''"),
+    template: default!(&str, "'{}'"),
+) -> TableIterator<'static, (name!(label, String), name!(probability, f64), name!(similarity, f64))> {
+    let settings = gucs::settings();
+    let model = gucs::model_name(model);
+    let embedding = or_raise(vector_elements(embedding), "clip_classify");
+    let labels = or_raise(no_null_labels(labels), "clip_classify");
+    let rows = or_raise(
+        with_registry(|r| r.classify_embedding(&settings, &model, &embedding, &labels, template)),
+        "clip_classify",
+    );
+    TableIterator::new(rows)
+}
+
+fn no_null_labels(labels: Vec<Option<String>>) -> Result<Vec<String>, Error> {
+    labels.into_iter().map(|l| l.ok_or(Error::NullValue)).collect()
+}
+
 /// `clip_models()`: the installed models, and what this backend has loaded.
 #[pg_extern(volatile, parallel_safe)]
 #[allow(clippy::type_complexity)]

@@ -78,8 +78,8 @@ def main():
 
     started = time.time()
     ref = ReferenceModel(os.path.join(args.model_dir, args.model), args.bpe)
-    python = measure(np.stack([ref.embed_image(b) for b in blobs]), attrs, captions,
-                     lambda texts: np.stack([ref.embed_text(t) for t in texts]))
+    python_images = np.stack([ref.embed_image(b) for b in blobs])
+    python = measure(python_images, attrs, captions, lambda texts: np.stack([ref.embed_text(t) for t in texts]))
     print(f"python reference ({time.time() - started:.1f} s): {python}")
 
     failures = []
@@ -159,6 +159,21 @@ def main():
         print(f"single red circles: {len(rows)}, 'a red circle' > 'a blue square' for {len(rows) - len(wrong)}")
         if not rows or wrong:
             failures.append(f"red circles where 'a blue square' scored higher: {wrong} of {len(rows)}")
+        # clip_classify as a user calls it, 48 colour+shape labels and one template,
+        # against the Python reference's argmax over the same prompts.
+        labels = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+        prompts = np.stack([ref.embed_text(f"a {label}") for label in labels])
+        python_best = [labels[int(np.argmax(prompts @ e))] for e in python_images]
+        sql_best = dict(run(sql.SQL("""SELECT h.id, (SELECT label FROM clip_classify(h.emb::real[], %s, {m}, 'a {{}}')
+                                                      LIMIT 1) FROM semantic_heldout h""").format(m=model), (labels,)))
+        truth = [f"{a['colour']} {a['shape']}" for a in attrs]
+        sql_accuracy = np.mean([sql_best[i] == truth[i] for i in range(n)])
+        python_accuracy = np.mean([python_best[i] == truth[i] for i in range(n)])
+        same = sum(sql_best[i] == python_best[i] for i in range(n))
+        print(f"clip_classify zero-shot (48 labels, template 'a {{}}'): SQL {sql_accuracy:.3f}, "
+              f"Python {python_accuracy:.3f}, same prediction for {same}/{n}")
+        if same != n or sql_accuracy != python_accuracy:
+            failures.append(f"clip_classify predictions differ from Python's for {n - same} images")
         run("DROP TABLE semantic_heldout, semantic_captions, semantic_classes")
 
     for key, floor in FLOORS.items():

@@ -52,6 +52,35 @@ pub fn l2_normalize(v: &mut [f32]) {
     }
 }
 
+/// One label's result of [`zero_shot`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelScore {
+    /// Index into the labels given.
+    pub label: usize,
+    /// Softmax over the labels of `logit_scale * similarity`.
+    pub probability: f64,
+    /// Cosine similarity of the image and the label's text embedding.
+    pub similarity: f64,
+}
+
+/// CLIP zero-shot classification: each label's cosine with the image, and a
+/// softmax over `logit_scale` times those (in f64, from the largest logit,
+/// so it never overflows), best first; ties keep the labels' order.
+pub fn zero_shot(image: &[f32], labels: &[Vec<f32>], logit_scale: f64) -> Result<Vec<LabelScore>> {
+    let similarities: Vec<f64> = labels.iter().map(|l| cosine_similarity(image, l)).collect::<Result<_>>()?;
+    let largest = similarities.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = similarities.iter().map(|s| (logit_scale * (s - largest)).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut scores: Vec<LabelScore> = similarities
+        .iter()
+        .zip(&weights)
+        .enumerate()
+        .map(|(label, (&similarity, &w))| LabelScore { label, probability: w / total, similarity })
+        .collect();
+    scores.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    Ok(scores)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +119,22 @@ mod tests {
         let err = cosine_similarity(&[1.0, 2.0], &[1.0]).unwrap_err();
         assert_eq!(err.to_string(), "different vector dimensions 2 and 1");
         assert!(cosine_similarity(&[], &[]).is_err());
+    }
+
+    #[test]
+    fn zero_shot_is_a_softmax_of_scaled_cosines_best_first() {
+        let image = [1.0, 0.0];
+        let labels = vec![vec![0.0, 1.0], vec![1.0, 0.0], vec![1.0, 1.0]];
+        let scores = zero_shot(&image, &labels, 100.0).unwrap();
+        assert_eq!(scores.iter().map(|s| s.label).collect::<Vec<_>>(), [1, 2, 0]);
+        let sum: f64 = scores.iter().map(|s| s.probability).sum();
+        assert!((sum - 1.0).abs() < 1e-12);
+        let logits = [0.0f64, 100.0, 100.0 * std::f64::consts::FRAC_1_SQRT_2];
+        let expected = logits[1].exp() / logits.iter().map(|l| l.exp()).sum::<f64>();
+        assert!((scores[0].probability - expected).abs() < 1e-12);
+        assert_eq!(scores[0].similarity, 1.0);
+        // Huge scales do not overflow.
+        assert_eq!(zero_shot(&image, &labels, 1e6).unwrap()[0].probability, 1.0);
     }
 
     #[test]

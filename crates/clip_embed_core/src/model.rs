@@ -16,9 +16,11 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::decode::check_encoded;
+use crate::error::bounded;
 use crate::error::{io_error, Error, Result};
-use crate::layout::{self, Layout};
+use crate::layout::{self, Layout, DEFAULT_LOGIT_SCALE};
 use crate::math::l2_normalize;
+use crate::math::zero_shot;
 use crate::names::validate_model_name;
 use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
@@ -150,6 +152,43 @@ impl Registry {
         let mut embedding = tower.embed_pixels(pixels, spec.image_size, settings.cancel)?;
         finish(&mut embedding, normalize);
         Ok(embedding)
+    }
+
+    /// Zero-shot classification of an encoded image over `labels` (see [`Registry::classify_embedding`]).
+    pub fn classify_image(
+        &mut self,
+        settings: &Settings,
+        model: &str,
+        bytes: &[u8],
+        labels: &[String],
+        template: &str,
+    ) -> Result<Vec<(String, f64, f64)>> {
+        check_labels(labels, template)?;
+        let image = self.embed_image(settings, model, bytes, true)?;
+        self.classify_embedding(settings, model, &image, labels, template)
+    }
+
+    /// Zero-shot classification of an image embedding: each label, put into
+    /// `template` at `{}`, embedded with the model's text tower (cached like any
+    /// text); (label, probability, similarity) best first, the probability a
+    /// softmax of the model's logit scale times the cosine.
+    pub fn classify_embedding(
+        &mut self,
+        settings: &Settings,
+        model: &str,
+        image: &[f32],
+        labels: &[String],
+        template: &str,
+    ) -> Result<Vec<(String, f64, f64)>> {
+        check_labels(labels, template)?;
+        let dir = model_path(settings, model)?;
+        let label_embeddings = labels
+            .iter()
+            .map(|label| self.embed_text(settings, model, &template.replace("{}", label), true))
+            .collect::<Result<Vec<_>>>()?;
+        let scale = self.model(&settings.model_dir, &dir)?.layout.logit_scale.unwrap_or(DEFAULT_LOGIT_SCALE);
+        let scores = zero_shot(image, &label_embeddings, f64::from(scale))?;
+        Ok(scores.into_iter().map(|s| (labels[s.label].clone(), s.probability, s.similarity)).collect())
     }
 
     /// Every model folder under the model directory, with what this registry has loaded.
@@ -331,6 +370,28 @@ fn model_path(settings: &Settings, name: &str) -> Result<PathBuf> {
         return Err(Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() });
     }
     Ok(dir)
+}
+
+/// The rules for `clip_classify`'s labels: at least one, none blank, no
+/// duplicates (they would split one class's probability), and a template with
+/// a `{}` for the label.
+fn check_labels(labels: &[String], template: &str) -> Result<()> {
+    if labels.is_empty() {
+        return Err(Error::InvalidArgument("labels must not be empty".into()));
+    }
+    if !template.contains("{}") {
+        return Err(Error::InvalidArgument(format!("template \"{}\" has no {{}} for the label", bounded(template))));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, label) in labels.iter().enumerate() {
+        if label.trim().is_empty() {
+            return Err(Error::InvalidArgument(format!("label {} is empty", i + 1)));
+        }
+        if !seen.insert(label.as_str()) {
+            return Err(Error::InvalidArgument(format!("duplicate label \"{}\"", bounded(label))));
+        }
+    }
+    Ok(())
 }
 
 /// A path's file name, for messages.

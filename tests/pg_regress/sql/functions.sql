@@ -37,6 +37,10 @@ SELECT clip_embed_text(NULL) IS NULL AS t1, clip_embed_image(NULL) IS NULL AS t2
 SELECT array_length(clip_embed_text('Hello World', 'bare-export'), 1) AS bare_text_dims,
        array_length(clip_embed_image(data, 'bare-export'), 1) AS bare_image_dims
 FROM regress_images WHERE name = 'red circle';
+-- Every clip_ object of a fresh install; upgrade.sql prints the same after
+-- ALTER EXTENSION UPDATE from 0.1.0, and the two lists must match.
+SELECT p.oid::regprocedure AS object, md5(pg_get_functiondef(p.oid)) AS definition
+FROM pg_proc p WHERE proname LIKE 'clip\_%' ORDER BY 1::text;
 -- Catalogue: IMMUTABLE STRICT PARALLEL SAFE embedding functions with a cost.
 SELECT p.oid::regprocedure AS function, provolatile, proisstrict, proparallel, procost
 FROM pg_proc p WHERE proname LIKE 'clip\_%' ORDER BY 1::text;

@@ -9,5 +9,9 @@ ALTER EXTENSION clip_embed UPDATE;
 SELECT extversion, (SELECT count(*) FROM pg_proc WHERE proname = 'clip_embed_backfill') AS procedures
 FROM pg_extension WHERE extname = 'clip_embed';
 SELECT array_length(clip_embed_text('after the upgrade'), 1) AS dims;
+-- Every clip_ object as the upgrade left it; functions.sql prints the same for a
+-- fresh 0.2.0 install, and the two lists must match.
+SELECT p.oid::regprocedure AS object, md5(pg_get_functiondef(p.oid)) AS definition
+FROM pg_proc p WHERE proname LIKE 'clip\_%' ORDER BY 1::text;
 \c contrib_regression
 DROP DATABASE regress_upgrade;

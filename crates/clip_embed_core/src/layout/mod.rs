@@ -58,6 +58,9 @@ pub struct Layout {
     pub image: ImageRecipe,
     /// How texts become the text tower's input.
     pub text: TextRecipe,
+    /// CLIP's logit scale (the multiplier of cosine similarities before the
+    /// softmax), where the folder states it.
+    pub logit_scale: Option<f32>,
     /// Free text for `clip_models()`.
     pub description: Option<String>,
     /// The family's rule for which graph inputs and outputs are which.
@@ -65,6 +68,10 @@ pub struct Layout {
     /// The same for the text tower.
     pub bind_textual: fn(&Signature) -> std::result::Result<Binding, String>,
 }
+
+/// The logit scale used where a folder states none: OpenAI CLIP's trained
+/// `logit_scale.exp()`, which training clamps at 100 (clip-shapes' too).
+pub const DEFAULT_LOGIT_SCALE: f32 = 100.0;
 
 /// The image side of a family: OpenAI's transform (shorter side to `size`,
 /// bicubic, centre crop) with the family's size and normalisation.

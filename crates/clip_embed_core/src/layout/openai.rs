@@ -53,6 +53,7 @@ fn describe(dir: &Path, model_dir: &Path) -> Result<Layout> {
         image: ImageRecipe { size: config.image_size, mean: config.mean(), std: config.std() },
         // clip.tokenize pads with zeros.
         text: TextRecipe { context_length: config.context_length, pad_id: 0 },
+        logit_scale: config.logit_scale,
         description: config.description,
         bind_visual,
         bind_textual,
@@ -129,6 +130,9 @@ pub struct ModelConfig {
     pub image_mean: Option<[f32; 3]>,
     /// Per-channel normalisation standard deviation (RGB).
     pub image_std: Option<[f32; 3]>,
+    /// CLIP's logit scale for `clip_classify` (`logit_scale.exp()` of the
+    /// trained model, 100 for OpenAI's); 100 where absent.
+    pub logit_scale: Option<f32>,
     /// Free text shown by `clip_models()`.
     pub description: Option<String>,
 }
@@ -150,6 +154,9 @@ impl ModelConfig {
         }
         if config.context_length.is_some_and(|c| !(2..=4096).contains(&c)) {
             return Err(invalid("context_length must be between 2 and 4096"));
+        }
+        if config.logit_scale.is_some_and(|s| !s.is_finite() || s <= 0.0) {
+            return Err(invalid("logit_scale must be a positive number"));
         }
         if config.embed_dim == Some(0) {
             return Err(invalid("embed_dim must be positive"));
@@ -194,6 +201,7 @@ mod tests {
             r#"{"context_length": 1}"#,
             r#"{"embed_dim": 0}"#,
             r#"{"image_std": [0.2, 0.0, 0.2]}"#,
+            r#"{"logit_scale": 0}"#,
             r#"{"unknown_key": 1}"#,
             "not json",
         ] {
