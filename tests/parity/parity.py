@@ -87,6 +87,9 @@ TEXTS = [
     "x" * 100000,
     "abc" * 40000 + " tail",
     "word&amp;" * 20000,
+    # ftfy's 1,000,000-character segments: '<' in the first turns unescaping off for the second.
+    "<b>" + " " * 1000010 + "&amp;amp;amp; cat",
+    "<b>" + " " * 999990 + "&amp;amp;amp; cat",  # the boundary falls inside the reference
 ]
 
 

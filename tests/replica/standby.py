@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--home", required=True)
     ap.add_argument("--bindir", required=True)
-    ap.add_argument("--standby-port", type=int, default=28816)
+    ap.add_argument("--standby-port", type=int, default=28820)
     args = ap.parse_args()
     root = os.path.join(args.home, "standby")
     data, socket = os.path.join(root, "data"), os.path.join(root, "socket")

@@ -120,11 +120,21 @@ impl ClipTokenizer {
     }
 }
 
-/// Whether `text` gives no token at all: nothing in it but whitespace and the
-/// control characters ftfy removes. Reads until the first other character (at
-/// once for ordinary text), so it is a cheap check before a model loads.
+/// Bytes of token-less characters skipped, or of ftfy segments entered, per
+/// step of [`TextChunks`]: [`ClipTokenizer::encode`] polls cancel between steps,
+/// so a cancel waits for at most this much scanning (a few ms).
+const SCAN_BYTES_PER_STEP: usize = 16 << 20;
+
+/// How far [`is_blank`] looks.
+const BLANK_CHECK_BYTES: usize = 1 << 20;
+
+/// Whether `text` certainly gives no token: nothing in its first MiB but
+/// whitespace and the control characters ftfy removes, and nothing after. A
+/// cheap check before a model loads (at once for ordinary text); a longer
+/// blank text is found blank by [`ClipTokenizer::encode`] instead, which polls
+/// cancel while it reads.
 pub fn is_blank(text: &str) -> bool {
-    skip_tokenless(text, 0) == text.len()
+    skip_tokenless(text, 0, BLANK_CHECK_BYTES) == text.len()
 }
 
 /// A separator ends a chunk: a character that no HTML character reference
@@ -140,22 +150,65 @@ fn is_separator(byte: u8) -> bool {
 /// which starts a terminal escape). Only called at the start of a chunk, just
 /// after a separator, where such characters can join nothing: they neither
 /// merge two words nor form a reference.
-fn skip_tokenless(text: &str, at: usize) -> usize {
+fn skip_tokenless(text: &str, at: usize, budget: usize) -> usize {
     let bytes = text.as_bytes();
+    let stop = at.saturating_add(budget).min(bytes.len());
+    let blank_byte = |b: u8| matches!(b, 0x00..=0x1a | 0x1c..=0x20 | 0x7f);
     let mut i = at;
-    while i < bytes.len() {
+    while i < stop {
         let width = match bytes[i] {
-            0x00..=0x1a | 0x1c..=0x20 | 0x7f => 1,
+            b if blank_byte(b) => {
+                // A run of one repeated blank byte (spaces, line feeds), 8 bytes a step.
+                let word = u64::from_ne_bytes([b; 8]);
+                let run_start = i;
+                while i + 8 <= stop && u64::from_ne_bytes(bytes[i..i + 8].try_into().expect("8 bytes")) == word {
+                    i += 8;
+                }
+                if i > run_start {
+                    continue; // look at the byte after the run afresh
+                }
+                1
+            }
             0xc2 if bytes.get(i + 1) == Some(&0xa0) => 2, // U+00A0
-            0xe1 | 0xe2 | 0xe3 | 0xef => match text.get(i..i + 3).and_then(|s| s.chars().next()) {
-                Some(c) if is_tokenless_wide(c) => 3,
-                _ => break,
-            },
+            lead @ (0xe1 | 0xe2 | 0xe3 | 0xef) if i + 2 < bytes.len() => {
+                // A valid &str: a three-byte sequence, decoded in place.
+                let code = (u32::from(lead & 0x0f) << 12)
+                    | (u32::from(bytes[i + 1] & 0x3f) << 6)
+                    | u32::from(bytes[i + 2] & 0x3f);
+                if !char::from_u32(code).is_some_and(is_tokenless_wide) {
+                    break;
+                }
+                // A run of the same character (U+FEFF, U+3000, ...), 24 bytes a step.
+                let triple = [bytes[i], bytes[i + 1], bytes[i + 2]];
+                let pattern: [u8; 24] = std::array::from_fn(|k| triple[k % 3]);
+                let run_start = i;
+                while i + 24 <= stop && bytes[i..i + 24] == pattern {
+                    i += 24;
+                }
+                if i > run_start {
+                    continue;
+                }
+                3
+            }
             _ => break,
         };
         i += width;
     }
-    i
+    i.min(bytes.len())
+}
+
+/// Characters in a UTF-8 byte slice: bytes that are not continuation bytes
+/// (0b10xxxxxx), counted 8 at a time.
+fn count_chars(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut continuation = 0usize;
+    for word in &mut words {
+        let w = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
+        // Bit 7 set and bit 6 clear in a byte marks a continuation byte.
+        continuation += (w & !(w << 1) & 0x8080_8080_8080_8080).count_ones() as usize;
+    }
+    continuation += words.remainder().iter().filter(|&&b| b & 0xc0 == 0x80).count();
+    bytes.len() - continuation
 }
 
 /// The three-byte characters that give no token: Unicode whitespace (tokenizer
@@ -187,31 +240,62 @@ impl<'a> TextChunks<'a> {
         TextChunks { text, at: 0, segment_end: 0, ftfy_unescapes: true }
     }
 
-    /// The next chunk, cleaned; `None` at the end of the text.
+    /// The next chunk, cleaned; `None` at the end of the text. An empty chunk
+    /// when this step's scanning budget ran out first (the caller polls cancel).
     fn next_cleaned(&mut self) -> Option<String> {
-        self.at = skip_tokenless(self.text, self.at);
+        let start = self.at;
+        self.at = skip_tokenless(self.text, self.at, SCAN_BYTES_PER_STEP);
         if self.at >= self.text.len() {
             return None;
         }
-        while self.at >= self.segment_end {
-            self.enter_segment(self.segment_end);
+        if self.at - start >= SCAN_BYTES_PER_STEP {
+            return Some(String::new());
+        }
+        if self.at >= self.segment_end {
+            self.enter_segment_at(self.at);
         }
         let end = self.chunk_end();
-        let chunk = &self.text[self.at..end];
+        let cleaned = self.ftfy_fixed(end);
         self.at = end;
-        Some(clean_segment_part(chunk, self.ftfy_unescapes))
+        Some(openai_unescape(cleaned))
     }
 
-    /// Finds where the segment starting at `start` ends (after '\n', or after
-    /// ftfy's 1,000,000 characters) and whether it contains '<'.
-    fn enter_segment(&mut self, start: usize) {
-        let bytes = &self.text.as_bytes()[start..];
+    /// ftfy's fixes on `self.at..end`, a segment part at a time, each with
+    /// its segment's unescaping rule: ftfy fixes segments independently, and a
+    /// chunk may cross a 1,000,000-character boundary inside a word.
+    fn ftfy_fixed(&mut self, end: usize) -> String {
+        let mut out = String::new();
+        let mut at = self.at;
+        while at < end {
+            if at >= self.segment_end {
+                self.enter_segment_at(at);
+            }
+            let part_end = self.segment_end.min(end);
+            out.push_str(&ftfy_fixpoint(&self.text[at..part_end], self.ftfy_unescapes));
+            at = part_end;
+        }
+        out
+    }
+
+    /// Enters the ftfy segment that holds `at`, where everything from the end
+    /// of the last segment up to `at` gives no token (so holds no '<', and no
+    /// segment in it changes ftfy's rule). Segments end after each '\n' and
+    /// every 1,000,000 characters of a line: the last segment's end is such a
+    /// boundary, so the line's character count restarts at the last '\n'
+    /// before `at`, or there. Scans the skipped bytes at SIMD speed, then at
+    /// most one segment's worth (<= 4 MB) from `at`.
+    fn enter_segment_at(&mut self, at: usize) {
+        let bytes = self.text.as_bytes();
+        let from = self.segment_end;
+        let line_start = memchr::memrchr(b'\n', &bytes[from..at]).map_or(from, |i| from + i + 1);
+        let before = count_chars(&bytes[line_start..at]);
+        let left_in_segment = FTFY_SEGMENT_CHARS - before % FTFY_SEGMENT_CHARS;
         let mut chars = 0usize;
-        let mut end = bytes.len();
+        let mut end = bytes.len() - at;
         let mut has_lt = false;
-        for (i, &b) in bytes.iter().enumerate() {
+        for (i, &b) in bytes[at..].iter().enumerate() {
             if b & 0xc0 != 0x80 {
-                if chars == FTFY_SEGMENT_CHARS {
+                if chars == left_in_segment {
                     end = i;
                     break;
                 }
@@ -223,13 +307,14 @@ impl<'a> TextChunks<'a> {
                 break;
             }
         }
-        self.segment_end = start + end;
+        self.segment_end = at + end;
         self.ftfy_unescapes &= !has_lt;
     }
 
-    /// Where the chunk starting at `self.at` ends.
+    /// Where the chunk starting at `self.at` ends: after a separator, or at
+    /// the end of the text (or the 64 KiB cut of [`MAX_RUN_BYTES`]).
     fn chunk_end(&self) -> usize {
-        let bytes = &self.text.as_bytes()[..self.segment_end];
+        let bytes = self.text.as_bytes();
         let start = self.at;
         if bytes.len() - start <= CHUNK_BYTES {
             return bytes.len();
@@ -256,20 +341,15 @@ impl<'a> TextChunks<'a> {
 /// out. [`ClipTokenizer::encode`] cleans chunk by chunk and gives the same
 /// tokens as cleaning the whole text with this function.
 pub fn clean_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    // The whole text at once: the reference for the chunked path, not a user of it.
     let mut chunks = TextChunks::new(text);
-    // Whole segments: this is the reference for the chunked path, not a user of it.
-    while chunks.at < text.len() {
-        chunks.enter_segment(chunks.at);
-        out.push_str(&clean_segment_part(&text[chunks.at..chunks.segment_end], chunks.ftfy_unescapes));
-        chunks.at = chunks.segment_end;
-    }
-    out.trim().to_string()
+    let fixed = chunks.ftfy_fixed(text.len());
+    openai_unescape(fixed).trim().to_string()
 }
 
 /// ftfy's fixes on (part of) one segment until nothing changes, unescaping
-/// HTML only where ftfy's rule allows, then OpenAI's two `html.unescape` calls.
-fn clean_segment_part(text: &str, ftfy_unescapes: bool) -> String {
+/// HTML only where ftfy's rule allows.
+fn ftfy_fixpoint(text: &str, ftfy_unescapes: bool) -> String {
     let mut text = text.to_string();
     for _ in 0..16 {
         let before = text.clone();
@@ -281,6 +361,11 @@ fn clean_segment_part(text: &str, ftfy_unescapes: bool) -> String {
             break;
         }
     }
+    text
+}
+
+/// OpenAI's `html.unescape(html.unescape(text))`, on ftfy's joined output.
+fn openai_unescape(mut text: String) -> String {
     for _ in 0..2 {
         text = htmlize::unescape(&text).into_owned();
     }
@@ -451,6 +536,33 @@ mod tests {
             let text: String = (0..count).map(|_| pieces[next(pieces.len())]).collect();
             let chunked = tokenizer.encode(&text, None).ok();
             assert_eq!(chunked, encode_whole(&tokenizer, &text), "case {case}: {:?}", &text[..text.len().min(300)]);
+        }
+    }
+
+    #[test]
+    fn skipping_across_ftfy_segments_equals_the_whole_text() {
+        // Lines of over 1,000,000 characters are several ftfy segments; a '<' in
+        // one turns unescaping off for the rest. The chunked path jumps over
+        // blank stretches to the segment of the next token; the whole-text path
+        // walks every segment. They must agree wherever the boundaries fall.
+        let tokenizer = installed_tokenizer();
+        let blank = |n: usize| " ".repeat(n);
+        let cases = [
+            format!("<b>{}&amp;amp;amp; cat", blank(999_990)),
+            format!("<b>{}&amp;amp;amp; cat", blank(1_000_010)),
+            format!("&amp;amp; x{}<b>{}&amp;amp;amp; cat", blank(999_985), blank(2_500_000)),
+            format!("{}\n{}<i> &amp;amp;amp;\n&amp;amp;amp;", blank(1_700_000), "\u{feff}".repeat(1_200_000)),
+            format!("{}&amp;amp;amp; dog", "\t\n".repeat(1_600_000)),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            assert_eq!(tokenizer.encode(text, None).ok(), encode_whole(&tokenizer, text), "case {i}");
+        }
+    }
+
+    #[test]
+    fn characters_are_counted_like_chars() {
+        for text in ["", "abc", "caf\u{e9} \u{feff}\u{3000}\u{1f6b2}", &"\u{feff}x\u{a0}".repeat(37)] {
+            assert_eq!(count_chars(text.as_bytes()), text.chars().count(), "{text:?}");
         }
     }
 

@@ -1,0 +1,52 @@
+//! The tokenizer's own time on hostile long texts, and how fast it stops when
+//! cancelled, without Postgres around it (bench/long_text.sh measures through
+//! SQL). Not a test. Usage: cargo run --release --example long_text -p clip_embed_core
+//! (reads the tokenizer set-up installs, or CLIP_EMBED_MODEL_DIR).
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clip_embed_core::tokenize::{is_blank, ClipTokenizer};
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn cancelled() -> bool {
+    CANCEL.load(Ordering::Relaxed)
+}
+
+fn main() {
+    let dir = std::env::var("CLIP_EMBED_MODEL_DIR").unwrap_or("/usr/share/postgresql/15/clip_embed/models".into());
+    let tokenizer = ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, 0).expect("tokenizer");
+    let cases = [
+        ("repeat('ab cd ', 8000000)", "ab cd ".repeat(8_000_000)),
+        ("10 MB single word", "y".repeat(10 << 20)),
+        ("1 GB - 1 of spaces, then a word", format!("{}cat", " ".repeat((1 << 30) - 4))),
+        ("486 MB of U+FEFF (all deleted)", "\u{feff}".repeat(170_000_000)),
+        ("1 GB of blank lines (LF)", "\n".repeat(1 << 30)),
+        ("800 MB of '&amp; '", "&amp; ".repeat(140_000_000)),
+    ];
+    println!("{:34} {:>9} {:>14}", "input", "encode s", "cancel after");
+    for (name, text) in &cases {
+        CANCEL.store(false, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome =
+            if is_blank(text) { "blank" } else { tokenizer.encode(text, Some(cancelled)).map_or("error", |_| "ids") };
+        let seconds = started.elapsed().as_secs_f64();
+        // The same input again, cancelled 5 ms in: how long until encode returns.
+        CANCEL.store(false, Ordering::Relaxed);
+        let latency = std::thread::scope(|scope| {
+            let flipped = scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(5));
+                CANCEL.store(true, Ordering::Relaxed);
+                Instant::now()
+            });
+            let _ = tokenizer.encode(text, Some(cancelled));
+            let returned = Instant::now();
+            let flipped = flipped.join().unwrap();
+            returned
+                .checked_duration_since(flipped)
+                .map_or("finished first".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
+        });
+        println!("{name:34} {seconds:9.3} {latency:>14}  ({outcome})");
+    }
+}
