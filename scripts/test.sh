@@ -4,8 +4,9 @@
 #   2. cargo fmt / clippy             6. reference parity (Python pipeline vs SQL), both models
 #   3. pure-Rust core tests           7. semantic: clip-shapes' held-out figures through SQL = Python's
 #   4. #[pg_test]s (cargo pgrx test)  8. soak: 4 clients for 60 s, cancel and terminate mid-run
-#                                     9. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
-#                                    10. the README's SQL examples, verbatim
+#                                     9. install_model.sh: installs a good folder, refuses a broken one
+#                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
+#                                    11. the README's SQL examples, verbatim
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -70,6 +71,19 @@ log "semantic: clip-shapes on held-out images, through SQL and pgvector"
 log "soak: 4 clients for 60 s on the default model, with a cancel and a terminate"
 "$PY" tests/soak/soak.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" --clients 4 --seconds 60
 
+log "install_model.sh: a folder installs after its towers ran; a broken one is refused and leaves nothing"
+install_dir="$CLIP_EMBED_HOME/install-test"
+rm -rf "$install_dir" && mkdir -p "$install_dir"
+cp "$CLIP_EMBED_HOME/test-models/tokenizer.json" "$install_dir/"
+installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/bare-export" my-export)
+grep -q '^layout: *openai$' <<<"$installed" || { echo "$installed" >&2; exit 1; }
+if MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/broken-graph" broken 2>/dev/null; then
+  echo "install_model.sh installed a broken model" >&2
+  exit 1
+fi
+[ "$(ls "$install_dir" | tr '\n' ' ')" = "my-export tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
+rm -rf "$install_dir"
+
 log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
 "$PY" tests/replica/standby.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
   --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
@@ -79,5 +93,5 @@ log "README SQL examples, verbatim"
 
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
-# standby, README.
-echo "stages: 9 passed, 0 failed"
+# install_model, standby, README.
+echo "stages: 10 passed, 0 failed"

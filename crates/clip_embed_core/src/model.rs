@@ -53,6 +53,8 @@ pub struct Settings {
 pub struct ModelInfo {
     pub name: String,
     pub path: PathBuf,
+    /// The family the folder was recognised as (see [`crate::layout`]).
+    pub layout: &'static str,
     pub embed_dim: Option<usize>,
     pub image_size: Option<u32>,
     pub context_length: Option<usize>,
@@ -69,6 +71,7 @@ impl ModelInfo {
     fn unusable(name: String, path: PathBuf, problem: Error) -> ModelInfo {
         ModelInfo {
             name,
+            layout: layout::family_of(&path).map_or("", |family| family.name),
             path,
             embed_dim: None,
             image_size: None,
@@ -224,6 +227,7 @@ impl Registry {
             let textual = model.textual.as_ref();
             rows.push(ModelInfo {
                 name,
+                layout: model.layout.family,
                 embed_dim: model
                     .layout
                     .embed_dim

@@ -1,0 +1,62 @@
+//! Loads one model folder with clip_embed's own core, as a backend would, runs
+//! both towers once and prints what was detected: scripts/install_model.sh
+//! calls it before a folder is installed under its name.
+//! Usage: inspect_model MODEL_DIR NAME ONNXRUNTIME_LIBRARY [SHOWN_NAME]
+//! Exit status 1, with the reason on stderr, when the folder would not serve.
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use clip_embed_core::{ImageLimits, Registry, Settings};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (model_dir, name, onnxruntime, shown) = match args.as_slice() {
+        [dir, name, ort] => (dir, name, ort, name),
+        [dir, name, ort, shown] => (dir, name, ort, shown),
+        _ => {
+            eprintln!("usage: inspect_model MODEL_DIR NAME ONNXRUNTIME_LIBRARY [SHOWN_NAME]");
+            std::process::exit(2);
+        }
+    };
+    let settings = Settings {
+        model_dir: PathBuf::from(model_dir),
+        onnxruntime_path: PathBuf::from(onnxruntime),
+        intra_op_threads: 1,
+        limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
+        cancel: None,
+        text_cache_entries: 0,
+    };
+    let fail = |what: &str, e: clip_embed_core::Error| -> ! {
+        eprintln!("{shown}: {what}: {e}");
+        std::process::exit(1);
+    };
+    let mut registry = Registry::new();
+    // A small picture, encoded as a user's bytes would be.
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 128]))
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encode a test image");
+    let text = registry
+        .embed_text(&settings, name, "a photo of a cat", true)
+        .unwrap_or_else(|e| fail("the text tower does not run", e));
+    let image =
+        registry.embed_image(&settings, name, &png, true).unwrap_or_else(|e| fail("the vision tower does not run", e));
+    let rows = registry.list_models(&settings).unwrap_or_else(|e| fail("cannot list the model directory", e));
+    let Some(row) = rows.iter().find(|r| r.name == *name) else {
+        eprintln!("{shown}: not recognised as a model folder");
+        std::process::exit(1);
+    };
+    println!("layout:         {}", row.layout);
+    println!("embedding dim:  text {}, image {}", text.len(), image.len());
+    println!("image size:     {}", row.image_size.map_or("?".into(), |s| s.to_string()));
+    println!("context length: {}", row.context_length.map_or("?".into(), |c| c.to_string()));
+    println!("fingerprint:    {}", row.fingerprint);
+    println!(
+        "load time:      text {:.0} ms, image {:.0} ms",
+        row.text_load_ms.unwrap_or(0.0),
+        row.image_load_ms.unwrap_or(0.0)
+    );
+    if let Some(description) = &row.description {
+        println!("description:    {description}");
+    }
+}
