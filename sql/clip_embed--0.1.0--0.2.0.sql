@@ -1,20 +1,11 @@
 -- clip_embed 0.1.0 -> 0.2.0. The SQL functions of 0.1.0 keep their signatures
 -- (0.2.0's library changes how images decode and how long text is read; see
--- the README's upgrade note). New: clip_classify, the bulk-embedding
--- procedure, and clip_models() shows each folder's layout (a new column, so the
--- function is dropped and created again). The install script of 0.2.0 runs this file last too (src/bulk.rs),
+-- the README's upgrade note). New: clip_classify and the bulk-embedding
+-- procedure. The install script of 0.2.0 runs this file last too (src/bulk.rs),
 -- so both paths define these objects identically: the functions below repeat
 -- what pgrx generates for src/api.rs, as CREATE OR REPLACE (the upgrade test
 -- compares the definitions both paths leave).
 \echo Use "ALTER EXTENSION clip_embed UPDATE" to load this file. \quit
-DROP FUNCTION clip_models();
-CREATE FUNCTION clip_models() RETURNS TABLE (
-    name text, layout text, embedding_dim integer, image_size integer, context_length integer, fingerprint text,
-    text_loaded boolean, image_loaded boolean, text_load_ms double precision, image_load_ms double precision,
-    is_default boolean, description text, path text)
-STRICT VOLATILE PARALLEL SAFE
-LANGUAGE c AS 'MODULE_PATHNAME', 'clip_models_wrapper';
-
 CREATE OR REPLACE FUNCTION clip_classify(
     image bytea, labels text[], model text DEFAULT '', template text DEFAULT '{}')
 RETURNS TABLE (label text, probability double precision, similarity double precision)

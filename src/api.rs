@@ -129,7 +129,6 @@ fn clip_models() -> TableIterator<
     'static,
     (
         name!(name, String),
-        name!(layout, String),
         name!(embedding_dim, Option<i32>),
         name!(image_size, Option<i32>),
         name!(context_length, Option<i32>),
@@ -150,7 +149,6 @@ fn clip_models() -> TableIterator<
     TableIterator::new(models.into_iter().map(move |m| {
         (
             m.name.clone(),
-            m.layout.to_string(),
             to_i32(m.embed_dim),
             m.image_size.and_then(|s| i32::try_from(s).ok()),
             to_i32(m.context_length),

@@ -45,7 +45,7 @@ FROM pg_proc p WHERE proname LIKE 'clip\_%' ORDER BY 1::text;
 SELECT p.oid::regprocedure AS function, provolatile, proisstrict, proparallel, procost
 FROM pg_proc p WHERE proname LIKE 'clip\_%' ORDER BY 1::text;
 -- The models this backend sees; text and vision towers loaded by the calls above.
-SELECT name, layout, embedding_dim, image_size, context_length, fingerprint <> '' AS has_fingerprint,
+SELECT name, embedding_dim, image_size, context_length, fingerprint <> '' AS has_fingerprint,
        text_loaded, image_loaded, is_default,
        replace(description, current_setting('clip_embed.model_dir'), '$model_dir') AS description
 FROM clip_models() ORDER BY name;
