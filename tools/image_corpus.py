@@ -8,7 +8,6 @@ Each entry is (name, bytes, kind) where kind is
   "partial":  a file with no single reference: OpenCV 4.10 decodes a truncated
               JPEG to different pixels past the cut on every call, so only
               clip_embed's determinism is checked;
-  "refused":  clip_embed refuses it, for the reason in the README.
 Used by tests/parity/parity.py (embeddings through SQL) and tools/decode_check.py
 (pixels, without Postgres).
 """
@@ -210,10 +209,3 @@ def corpus():
                                                  colormap=palette_colormap(s(200, 150, 99).quantize(20))),
         "lossless")
     return out
-
-
-# Files clip_embed refuses although OpenCV reads them, each for the reason the
-# README gives; parity.py checks each raises 22P03 rather than decoding wrongly.
-# None at present: palette, CIE L*a*b* and BigTIFF files, which the `tiff` crate
-# refuses, are read through libtiff as OpenCV reads them.
-REFUSED = set()

@@ -166,9 +166,9 @@ impl Registry {
         labels: &[String],
         template: &str,
     ) -> Result<Vec<(String, f64, f64)>> {
-        check_labels(labels, template)?;
+        check_labels(labels, template)?; // before the vision tower runs for nothing
         let image = self.embed_image(settings, model, bytes, true)?;
-        self.classify_embedding(settings, model, &image, labels, template)
+        self.score_labels(settings, model, &image, labels, template)
     }
 
     /// Zero-shot classification of an image embedding: each label, put into
@@ -184,6 +184,18 @@ impl Registry {
         template: &str,
     ) -> Result<Vec<(String, f64, f64)>> {
         check_labels(labels, template)?;
+        self.score_labels(settings, model, image, labels, template)
+    }
+
+    /// The zero-shot scores of checked labels.
+    fn score_labels(
+        &mut self,
+        settings: &Settings,
+        model: &str,
+        image: &[f32],
+        labels: &[String],
+        template: &str,
+    ) -> Result<Vec<(String, f64, f64)>> {
         let dir = model_path(settings, model)?;
         let label_embeddings = labels
             .iter()

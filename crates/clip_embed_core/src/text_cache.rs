@@ -94,7 +94,8 @@ impl TextCache {
     }
 
     /// (entries, hits, misses) since the backend started.
-    pub fn stats(&self) -> (usize, u64, u64) {
+    #[cfg(test)]
+    fn stats(&self) -> (usize, u64, u64) {
         (self.entries.len(), self.hits, self.misses)
     }
 }
