@@ -1,7 +1,7 @@
 -- clip_embed 0.1.0 -> 0.2.0. The SQL functions of 0.1.0 keep their signatures
 -- (0.2.0's library changes how images decode and how long text is read; see
--- the README's upgrade note). New: clip_classify and the bulk-embedding
--- procedure. The install script of 0.2.0 runs this file last too (src/bulk.rs),
+-- the README's upgrade note). New: clip_classify, the bulk-embedding
+-- procedure, and the functions that list and remove prepared model copies. The install script of 0.2.0 runs this file last too (src/bulk.rs),
 -- so both paths define these objects identically: the functions below repeat
 -- what pgrx generates for src/api.rs, as CREATE OR REPLACE (the upgrade test
 -- compares the definitions both paths leave).
@@ -17,6 +17,17 @@ CREATE OR REPLACE FUNCTION clip_classify(
 RETURNS TABLE (label text, probability double precision, similarity double precision)
 IMMUTABLE STRICT PARALLEL SAFE COST 1000000
 LANGUAGE c AS 'MODULE_PATHNAME', 'clip_classify_embedding_wrapper';
+
+CREATE OR REPLACE FUNCTION clip_prepared_models()
+RETURNS TABLE (name text, model text, tower text, state text, size_bytes bigint,
+    created timestamp with time zone, prepare_ms double precision, loaded_here boolean, path text)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'clip_prepared_models_wrapper';
+
+CREATE OR REPLACE FUNCTION clip_prepared_remove(name text DEFAULT NULL)
+RETURNS TABLE (removed text, size_bytes bigint)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'clip_prepared_remove_wrapper';
 
 CREATE PROCEDURE clip_embed_backfill(
     tbl regclass,

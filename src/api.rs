@@ -164,6 +164,63 @@ fn clip_models() -> TableIterator<
     }))
 }
 
+/// `clip_prepared_models()`: the prepared copies of towers under
+/// `clip_embed.prepared_dir`, their state (`current`, `stale`, `preparing`,
+/// `abandoned`, `incomplete`), size, and whether this backend loaded them.
+#[pg_extern(volatile, parallel_safe)]
+#[allow(clippy::type_complexity)]
+fn clip_prepared_models() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(model, Option<String>),
+        name!(tower, Option<String>),
+        name!(state, String),
+        name!(size_bytes, i64),
+        name!(created, Option<TimestampWithTimeZone>),
+        name!(prepare_ms, Option<f64>),
+        name!(loaded_here, bool),
+        name!(path, String),
+    ),
+> {
+    let settings = gucs::settings();
+    let rows = or_raise(with_registry(|r| r.list_prepared(&settings)), "clip_prepared_models");
+    TableIterator::new(rows.into_iter().map(|row| {
+        (
+            row.copy,
+            row.model,
+            row.tower,
+            row.state.to_string(),
+            i64::try_from(row.bytes).unwrap_or(i64::MAX),
+            row.created_unix.map(|s| pgrx::datum::to_timestamp(s as f64)),
+            row.prepare_ms,
+            row.loaded_here,
+            row.path.display().to_string(),
+        )
+    }))
+}
+
+/// `clip_prepared_remove(name => NULL)`: removes the prepared copy `name`, or
+/// with NULL every copy that no installed model loads now (stale, incomplete,
+/// abandoned); returns what it removed. Superuser only: it deletes server
+/// files. A backend that mapped a removed copy keeps it until it exits.
+#[pg_extern(volatile, parallel_unsafe)]
+fn clip_prepared_remove(
+    name: default!(Option<&str>, "NULL"),
+) -> TableIterator<'static, (name!(removed, String), name!(size_bytes, i64))> {
+    // SAFETY: superuser() reads the current user's role in the backend's thread.
+    if !unsafe { pg_sys::superuser() } {
+        pgrx::ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "must be superuser to remove prepared copies"
+        );
+    }
+    let settings = gucs::settings();
+    let removed = or_raise(with_registry(|r| r.remove_prepared(&settings, name)), "clip_prepared_remove");
+    TableIterator::new(removed.into_iter().map(|(name, bytes)| (name, i64::try_from(bytes).unwrap_or(i64::MAX))))
+}
+
 /// The elements of a one-dimensional `real[]` without NULLs, as pgvector's
 /// array-to-vector cast takes it. pgrx's `Vec<f32>` argument would flatten a
 /// 2-D array silently (`'{{1,2},{3,4}}'` read as `{1,2,3,4}`).

@@ -39,6 +39,14 @@ static INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 /// Superuser-only, since it sizes every backend's memory.
 static TEXT_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1024);
 
+/// Where prepared copies of towers go (see `clip_embed_core::prepared`): a
+/// relative path is under the data directory. `pgsql_tmp_clip_embed` because
+/// `pg_basebackup` skips every `pgsql_tmp*` name: copies are derived and
+/// CPU-specific, so a standby prepares its own. Empty turns preparing off
+/// (each backend then loads and copies the original graphs: 692 MB and ~1.2 s
+/// per backend for a ViT-B/16, bench/run.sh).
+static PREPARED_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"pgsql_tmp_clip_embed"));
+
 /// Largest encoded image accepted (bytes). 50 MB by default.
 static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(50 * 1024 * 1024);
 
@@ -92,6 +100,14 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"clip_embed.prepared_dir",
+        c"Directory of prepared model copies that every backend maps; empty turns preparing off.",
+        c"A relative path is under the data directory. Copies are keyed by the model's content, the ONNX Runtime build and the CPU; SELECT * FROM clip_prepared_models() lists them.",
+        &PREPARED_DIR,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"clip_embed.max_image_bytes",
         c"Largest encoded image clip_embed_image accepts.",
@@ -137,7 +153,29 @@ pub fn settings() -> Settings {
         },
         cancel: Some(crate::backend::interrupt_pending),
         text_cache_entries: TEXT_CACHE_ENTRIES.get().max(0) as usize,
+        prepared_dir: prepared_dir(),
+        warn: Some(warn),
     }
+}
+
+/// `clip_embed.prepared_dir`, absolute: relative paths are under the data directory.
+fn prepared_dir() -> Option<PathBuf> {
+    let value = string_setting(&PREPARED_DIR).unwrap_or_default();
+    if value.trim().is_empty() {
+        return None;
+    }
+    let path = expand_path(&value);
+    if path.is_absolute() {
+        return Some(path);
+    }
+    // SAFETY: DataDir is the server's NUL-terminated data directory, set before any backend runs.
+    let data_dir = unsafe { CStr::from_ptr(pg_sys::DataDir) };
+    Some(PathBuf::from(data_dir.to_string_lossy().into_owned()).join(path))
+}
+
+/// Reports a core warning to the client and the log; the query goes on.
+fn warn(message: &str) {
+    pgrx::warning!("{message}");
 }
 
 fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {

@@ -1,13 +1,15 @@
 """A hot standby serves clip_embed: made with `pg_basebackup -R` from the test
 cluster, it must embed text (the extension and its models are files on the
-standby's machine; nothing is written) and answer a k-NN query through the HNSW
+standby's machine; no WAL is written, only its own prepared model copies) and answer a k-NN query through the HNSW
 index that replication brought, with the primary's vectors and order.
 
 Checks, printed with a closing "N passed, N failed":
   * the standby is in recovery and has replayed the primary's table and index;
   * clip_embed_text gives the same array on both, bit for bit;
   * the stored embeddings replicated unchanged and equal what the standby computes;
-  * the k-NN query runs as an index scan on the standby and returns the primary's ids in order.
+  * the k-NN query runs as an index scan on the standby and returns the primary's ids in order;
+  * pg_basebackup did not copy the primary's prepared model copies (pgsql_tmp_clip_embed: derived,
+    CPU-specific data); the standby prepared and loaded its own.
 Usage: standby.py --host SOCKET_DIR --port PORT --home DIR --bindir PG_BINDIR [--standby-port N]
 """
 
@@ -51,6 +53,7 @@ def main():
             primary_rows = conn.execute("SELECT id, emb::real[] FROM standby_photos ORDER BY id").fetchall()
             conn.execute("SET enable_seqscan = off")
             primary_knn = [r[0] for r in conn.execute(QUERY).fetchall()]
+            primary_copies = conn.execute("SELECT count(*) FROM clip_prepared_models() WHERE loaded_here").fetchone()[0]
 
         shutil.rmtree(root, ignore_errors=True)
         os.makedirs(socket)
@@ -58,6 +61,7 @@ def main():
         shutil.chown(socket, "postgres")
         as_postgres(os.path.join(args.bindir, "pg_basebackup"), "-D", data, "-R", "-X", "stream",
                     "-h", args.host, "-p", str(args.port), "-U", "postgres")
+        copied = os.path.exists(os.path.join(data, "pgsql_tmp_clip_embed"))
         # The copy carries the primary's port and socket (later lines win) and -R's primary_conninfo.
         with open(os.path.join(data, "postgresql.auto.conf"), "a") as f:
             f.write(f"port = {args.standby_port}\nunix_socket_directories = '{socket}'\nhot_standby = on\n")
@@ -88,6 +92,12 @@ def main():
             checks.append(("k-NN through the HNSW index on the standby, same ids in order",
                            uses_index and standby_knn == primary_knn,
                            f"index scan={uses_index}, {standby_knn} vs {primary_knn}"))
+            standby_copies = conn.execute("SELECT count(*) FROM clip_prepared_models()"
+                                          " WHERE loaded_here AND state = 'current'").fetchone()[0]
+            checks.append(("pg_basebackup skipped the prepared copies; the standby prepared its own",
+                           primary_copies == 2 and not copied and standby_copies == 2
+                           and os.path.isdir(os.path.join(data, "pgsql_tmp_clip_embed")),
+                           f"primary loaded {primary_copies}, copied={copied}, standby loaded {standby_copies}"))
     finally:
         if os.path.exists(os.path.join(data, "PG_VERSION")):
             subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(args.bindir, "pg_ctl"), "-D", data,
@@ -100,7 +110,7 @@ def main():
         print(f"  {'ok  ' if ok else 'FAIL'} {name} ({detail})")
         failed += not ok
     print(f"standby: {len(checks) - failed} passed, {failed} failed")
-    sys.exit(1 if failed or len(checks) < 4 else 0)
+    sys.exit(1 if failed or len(checks) < 5 else 0)
 
 
 if __name__ == "__main__":

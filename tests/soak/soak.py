@@ -4,7 +4,7 @@ terminates backends in the middle of model runs.
 
 Pass (the suite runs the CI size; bench/soak.sh the long one):
   * 0 unexpected errors: every error is one of the deliberate ones, with its SQLSTATE;
-  * no backend memory growth over the second half: each client's private memory
+  * no backend memory growth over the second half: each client's anonymous memory
     (/proc/PID/smaps_rollup) at the end is within --growth-mb of its value at
     the half-way point;
   * pg_cancel_backend during a model run cancels that query (57014) and its
@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors
 
 sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tools")
-from backend_memory import private_mb  # noqa: E402
+from backend_memory import anonymous_mb  # noqa: E402
 from image_corpus import save, scene  # noqa: E402
 
 CAPTIONS = [f"a {c} {s}" for c in ["red", "green", "blue", "yellow", "purple"] for s in ["circle", "square", "star"]]
@@ -56,9 +56,9 @@ class Client(threading.Thread):
                 half = self.deadline - self.args.seconds / 2
                 while time.time() < self.deadline:
                     if "half" not in self.memory and time.time() >= half:
-                        self.memory["half"] = private_mb(self.pid)
+                        self.memory["half"] = anonymous_mb(self.pid)
                     self.one_call(conn, rng)
-                self.memory["end"] = private_mb(self.pid)
+                self.memory["end"] = anonymous_mb(self.pid)
         except Exception as e:  # noqa: BLE001 - any failure of the client itself is unexpected
             self.unexpected.append(f"client {self.index}: {type(e).__name__}: {e}")
 

@@ -25,6 +25,8 @@ fn main() {
         limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
         cancel: None,
         text_cache_entries: 0,
+        prepared_dir: None,
+        warn: None,
     };
     let fail = |what: &str, e: clip_embed_core::Error| -> ! {
         eprintln!("{shown}: {what}: {e}");

@@ -6,6 +6,7 @@
 //! * [`preprocess`]: OpenAI's image transform on that RGB image
 //! * [`pil_resample`]: Pillow's bicubic resampler, ported for exact parity
 //! * [`session`]: ONNX Runtime loading, tower sessions, cancellable runs
+//! * [`prepared`]: prepared copies of towers, memory-mapped and shared by every backend
 //! * [`model`]: model folders and the per-backend registry of loaded towers
 //! * [`text_cache`]: the per-backend LRU cache of text embeddings
 //! * [`math`]: cosine similarity and normalisation with pgvector's edge cases
@@ -20,11 +21,12 @@ pub mod math;
 pub mod model;
 pub mod names;
 pub mod pil_resample;
+pub mod prepared;
 pub mod preprocess;
 pub mod session;
 pub mod text_cache;
 pub mod tokenize;
 
 pub use error::{Error, ErrorKind, Result};
-pub use model::{ModelInfo, Registry, Settings};
+pub use model::{ModelInfo, PreparedRow, Registry, Settings};
 pub use preprocess::ImageLimits;

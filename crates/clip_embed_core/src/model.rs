@@ -22,6 +22,7 @@ use crate::layout::{self, Layout, DEFAULT_LOGIT_SCALE};
 use crate::math::l2_normalize;
 use crate::math::zero_shot;
 use crate::names::validate_model_name;
+use crate::prepared::{self, CopyInfo, Origin, TowerSource};
 use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
 use crate::text_cache::{TextCache, TowerIdentity};
@@ -46,6 +47,19 @@ pub struct Settings {
     pub cancel: Option<CancelCheck>,
     /// Entries of the per-backend text-embedding cache; 0 turns it off.
     pub text_cache_entries: usize,
+    /// Folder of prepared copies ([`crate::prepared`]); None loads original graphs.
+    pub prepared_dir: Option<PathBuf>,
+    /// Receives warnings (a prepared copy that could not be written or was
+    /// damaged): the query goes on.
+    pub warn: Option<fn(&str)>,
+}
+
+impl Settings {
+    fn warn(&self, message: String) {
+        if let Some(warn) = self.warn {
+            warn(&message);
+        }
+    }
 }
 
 /// One row of `clip_models()`.
@@ -84,6 +98,25 @@ impl ModelInfo {
     }
 }
 
+/// One row of `clip_prepared_models()`: a folder of the prepared store.
+#[derive(Debug, Clone)]
+pub struct PreparedRow {
+    /// The folder's name: model, tower, key.
+    pub copy: String,
+    pub model: Option<String>,
+    pub tower: Option<String>,
+    /// `current` (what the model's files load now), `stale` (older files, an
+    /// older ONNX Runtime or another CPU), `preparing` (being written),
+    /// `abandoned` (its writer died) or `incomplete` (no manifest).
+    pub state: &'static str,
+    pub bytes: u64,
+    pub created_unix: Option<u64>,
+    pub prepare_ms: Option<f64>,
+    /// Whether this backend's loaded tower came from it.
+    pub loaded_here: bool,
+    pub path: PathBuf,
+}
+
 struct TextTower {
     tower: Tower,
     tokenizer: ClipTokenizer,
@@ -96,6 +129,9 @@ struct Model {
     layout: Layout,
     visual: Option<Tower>,
     textual: Option<TextTower>,
+    /// Where the loaded towers came from.
+    visual_origin: Origin,
+    textual_origin: Origin,
     fingerprint: Option<(Vec<FileStamp>, String)>,
 }
 
@@ -257,6 +293,94 @@ impl Registry {
         Ok(rows)
     }
 
+    /// Every folder of the prepared store, and whether the installed models load it now.
+    pub fn list_prepared(&mut self, settings: &Settings) -> Result<Vec<PreparedRow>> {
+        let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
+        let current = self.current_copies(settings)?;
+        let loaded: Vec<&str> = self
+            .models
+            .values()
+            .flat_map(|m| [(&m.visual_origin, m.visual.is_some()), (&m.textual_origin, m.textual.is_some())])
+            .filter(|(_, loaded)| *loaded)
+            .filter_map(|(origin, _)| match origin {
+                Origin::Prepared(name) | Origin::PreparedNow(name) => Some(name.as_str()),
+                Origin::Original => None,
+            })
+            .collect();
+        Ok(prepared::list(store)?
+            .into_iter()
+            .map(|copy: CopyInfo| {
+                let state = match (&copy.manifest, copy.temporary) {
+                    (_, true) if prepared::writer_is_running(&copy.name) => "preparing",
+                    (_, true) => "abandoned",
+                    (None, false) => "incomplete",
+                    (Some(_), false) if current.contains(&copy.name) => "current",
+                    (Some(_), false) => "stale",
+                };
+                PreparedRow {
+                    loaded_here: loaded.contains(&copy.name.as_str()),
+                    path: store.join(&copy.name),
+                    model: copy.manifest.as_ref().map(|m| m.model.clone()),
+                    tower: copy.manifest.as_ref().map(|m| m.tower.clone()),
+                    created_unix: copy.manifest.as_ref().map(|m| m.created_unix),
+                    prepare_ms: copy.manifest.as_ref().map(|m| m.prepare_ms),
+                    bytes: copy.bytes,
+                    state,
+                    copy: copy.name,
+                }
+            })
+            .collect())
+    }
+
+    /// Removes the prepared copy `copy`, or with None every copy that is not
+    /// current (stale, incomplete, abandoned); returns (copy, bytes) removed.
+    pub fn remove_prepared(&mut self, settings: &Settings, copy: Option<&str>) -> Result<Vec<(String, u64)>> {
+        let Some(store) = settings.prepared_dir.clone() else { return Ok(Vec::new()) };
+        let rows = self.list_prepared(settings)?;
+        let mut removed = Vec::new();
+        for row in rows {
+            let chosen = match copy {
+                Some(name) => row.copy == name,
+                None => matches!(row.state, "stale" | "incomplete" | "abandoned"),
+            };
+            if chosen && prepared::remove(&store, &row.copy)? {
+                removed.push((row.copy, row.bytes));
+            }
+        }
+        if let Some(name) = copy {
+            if removed.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "no prepared copy \"{}\" (SELECT name FROM clip_prepared_models() lists them)",
+                    bounded(name)
+                )));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The copy names the installed models' towers load now (as far as their
+    /// content hashes are recorded: a folder never loaded has none).
+    fn current_copies(&mut self, settings: &Settings) -> Result<Vec<String>> {
+        let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
+        Runtime::get_or_load(&settings.onnxruntime_path)?; // the key names ONNX Runtime's build
+        let mut current = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&settings.model_dir) else { return Ok(current) };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let dir = entry.path();
+            let Some(family) = layout::family_of(&dir) else { continue };
+            let Ok(layout) = (family.describe)(&dir, &settings.model_dir) else { continue };
+            let name = model_name(&dir);
+            for (path, kind, bind) in [
+                (&layout.visual, TowerKind::Visual, layout.bind_visual),
+                (&layout.textual, TowerKind::Textual, layout.bind_textual),
+            ] {
+                let source = TowerSource { model: &name, path, kind, bind };
+                current.extend(prepared::current_copy_name(store, &source));
+            }
+        }
+        Ok(current)
+    }
+
     fn model(&mut self, model_dir: &Path, dir: &Path) -> Result<&mut Model> {
         if !self.models.contains_key(dir) {
             let family = layout::family_of(dir).ok_or_else(|| Error::UnknownModel {
@@ -264,7 +388,15 @@ impl Registry {
                 dir: model_dir.to_path_buf(),
             })?;
             let layout = (family.describe)(dir, model_dir)?;
-            let model = Model { dir: dir.to_path_buf(), layout, visual: None, textual: None, fingerprint: None };
+            let model = Model {
+                dir: dir.to_path_buf(),
+                layout,
+                visual: None,
+                textual: None,
+                visual_origin: Origin::Original,
+                textual_origin: Origin::Original,
+                fingerprint: None,
+            };
             self.models.insert(dir.to_path_buf(), model);
         }
         Ok(self.models.get_mut(dir).expect("inserted above"))
@@ -279,7 +411,13 @@ impl Registry {
         let model = self.model(&settings.model_dir, dir)?;
         model.visual = None;
         let layout = &model.layout;
-        let tower = Tower::load(runtime, &layout.visual, TowerKind::Visual, layout.bind_visual, threads)?;
+        let source = TowerSource {
+            model: &model_name(dir),
+            path: &layout.visual,
+            kind: TowerKind::Visual,
+            bind: layout.bind_visual,
+        };
+        let (tower, origin) = load_tower(settings, runtime, &source)?;
         if let (Some(configured), Some(graph)) = (layout.image.size, tower.image_size()) {
             if configured != graph {
                 return Err(Error::InvalidModel(format!(
@@ -291,6 +429,8 @@ impl Registry {
         }
         model.check_dim(tower.output_dim)?;
         model.visual = Some(tower);
+        model.visual_origin = origin;
+        release_freed_memory();
         Ok(())
     }
 
@@ -303,7 +443,25 @@ impl Registry {
         let model = self.model(&settings.model_dir, dir)?;
         model.textual = None;
         let layout = &model.layout;
-        let tower = Tower::load(runtime, &layout.textual, TowerKind::Textual, layout.bind_textual, threads)?;
+        let source = TowerSource {
+            model: &model_name(dir),
+            path: &layout.textual,
+            kind: TowerKind::Textual,
+            bind: layout.bind_textual,
+        };
+        // The tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX Runtime
+        // creates the session (~55 ms for a prepared ViT-B/16 text tower).
+        let (tower, tokenizer) = std::thread::scope(|scope| {
+            let tokenizer = crate::session::with_signals_blocked(|| {
+                scope.spawn(|| {
+                    let slots = layout.text.context_length.unwrap_or(DEFAULT_CONTEXT_LENGTH);
+                    ClipTokenizer::from_file(&layout.tokenizer, slots, layout.text.pad_id)
+                })
+            });
+            let tower = load_tower(settings, runtime, &source);
+            (tower, tokenizer.join().unwrap_or_else(|_| Err(Error::Inference("the tokenizer loader panicked".into()))))
+        });
+        let (tower, origin) = tower?;
         let context_length = layout.text.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
         if let Some(graph) = tower.context_length() {
             if graph != context_length {
@@ -314,11 +472,14 @@ impl Registry {
                 )));
             }
         }
-        let tokenizer = ClipTokenizer::from_file(&layout.tokenizer, context_length, layout.text.pad_id)?;
+        let tokenizer = tokenizer?.with_context_length(context_length)?;
         model.check_dim(tower.output_dim)?;
         self.tower_loads += 1;
         let identity = self.tower_loads;
-        self.models.get_mut(dir).expect("loaded above").textual = Some(TextTower { tower, tokenizer, identity });
+        let model = self.models.get_mut(dir).expect("loaded above");
+        model.textual = Some(TextTower { tower, tokenizer, identity });
+        model.textual_origin = origin;
+        release_freed_memory();
         Ok(())
     }
 }
@@ -376,6 +537,37 @@ impl Model {
         self.fingerprint = Some((stamps, value.clone()));
         Ok(value)
     }
+}
+
+/// Loads a tower through the prepared store when one is configured.
+fn load_tower(settings: &Settings, runtime: &Runtime, source: &TowerSource) -> Result<(Tower, Origin)> {
+    let threads = settings.intra_op_threads;
+    match &settings.prepared_dir {
+        Some(store) => {
+            prepared::load_tower(runtime, store, source, threads, settings.cancel, &mut |m| settings.warn(m))
+        }
+        None => Ok((
+            Tower::load(runtime, source.path, source.kind, source.bind, threads, settings.cancel)?,
+            Origin::Original,
+        )),
+    }
+}
+
+/// Hands the heap pages that loading freed back to the system. Loading parses
+/// the tokenizer's 1.9 MB JSON and ONNX Runtime's graph into temporaries; glibc
+/// keeps freed pages below the heap's top, so without this each backend would
+/// keep them as private memory for its whole life.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free pages of this process's heaps to the kernel.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A model folder's name.
+fn model_name(dir: &Path) -> String {
+    dir.file_name().unwrap_or_default().to_string_lossy().into_owned()
 }
 
 /// The folder of model `name`, checked to exist.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, Array4};
 use once_cell::sync::OnceCell;
 use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{RunOptions, Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType, ValueType};
 
@@ -88,38 +89,19 @@ pub struct Tower {
 
 impl Tower {
     /// Creates a session for `path` and binds its inputs and outputs with the family's rule.
+    /// A cancel during the load (ONNX Runtime's load cancellation) returns [`Error::Cancelled`].
     pub fn load(
         runtime: &Runtime,
         path: &Path,
         kind: TowerKind,
         bind: fn(&Signature) -> std::result::Result<Binding, String>,
         threads: usize,
+        cancel: Option<CancelCheck>,
     ) -> Result<Tower> {
-        // ORT's own open error says less: check existence and permissions first.
-        std::fs::File::open(path).map_err(|e| crate::error::io_error("model file", path, e))?;
         let started = Instant::now();
-        let ort_error = |e: ort::Error| Error::InvalidModel(format!("could not load \"{}\": {e}", path.display()));
-        let session = with_signals_blocked(|| {
-            Session::builder(&runtime.environment)?
-                .with_intra_threads(threads)?
-                .with_inter_threads(1)?
-                .commit_from_file(path)
-        })
-        .map_err(ort_error)?;
+        let session = create_session(runtime, path, threads, None, cancel)?;
         let load_time = started.elapsed();
-        let tensors = |values: &[ort::value::Outlet]| -> Tensors {
-            values
-                .iter()
-                .filter_map(|o| match o.dtype() {
-                    ValueType::Tensor { ty, shape, .. } => Some((o.name().to_string(), *ty, shape.to_vec())),
-                    _ => None,
-                })
-                .collect()
-        };
-        let signature = Signature { inputs: tensors(session.inputs()), outputs: tensors(session.outputs()) };
-        let binding = bind(&signature).map_err(|why| {
-            Error::InvalidModel(format!("\"{}\" is not a CLIP {kind:?} tower: {why}", path.display()))
-        })?;
+        let binding = bind_session(&session, path, kind, bind)?;
         let output_dim = binding.output.1.get(1).and_then(|&d| usize::try_from(d).ok());
         Ok(Tower { session, binding, output_dim, load_time, threads })
     }
@@ -164,44 +146,127 @@ impl Tower {
     ) -> Result<Vec<f32>> {
         // The terminate flag sticks to a RunOptions: a fresh one per run.
         let options = RunOptions::new().map_err(inference_error)?;
-        let finished = &AtomicBool::new(false);
-        let cancelled = &AtomicBool::new(false);
-        let options = &options;
         let output_name = self.binding.output.0.clone();
         let session = &mut self.session;
-        let result = std::thread::scope(|scope| {
-            let watchdog = cancel.map(|is_cancelled| {
-                // Blocked signals here too: Postgres's handlers must run on the backend's thread.
-                with_signals_blocked(|| {
-                    scope.spawn(move || {
-                        while !finished.load(Ordering::Acquire) {
-                            if is_cancelled() {
-                                cancelled.store(true, Ordering::Release);
-                                let _ = options.terminate();
-                                return;
-                            }
-                            std::thread::park_timeout(CANCEL_POLL);
-                        }
-                    })
+        let (result, cancelled) = with_watchdog(
+            cancel,
+            || {
+                let _ = options.terminate();
+            },
+            || {
+                session.run_with_options(inputs, &options).and_then(|outputs| {
+                    let (_, values) = outputs[output_name.as_str()].try_extract_tensor::<f32>()?;
+                    Ok(values.to_vec())
                 })
-            });
-            let outcome = session.run_with_options(inputs, options).and_then(|outputs| {
-                let (_, values) = outputs[output_name.as_str()].try_extract_tensor::<f32>()?;
-                Ok(values.to_vec())
-            });
-            finished.store(true, Ordering::Release);
-            if let Some(handle) = watchdog {
-                handle.thread().unpark();
-                let _ = handle.join();
-            }
-            outcome
-        });
+            },
+        );
         match result {
             Ok(values) => Ok(values),
-            Err(_) if cancelled.load(Ordering::Acquire) => Err(Error::Cancelled),
+            Err(_) if cancelled => Err(Error::Cancelled),
             Err(e) => Err(inference_error(e)),
         }
     }
+}
+
+/// Binds a session's inputs and outputs with the family's rule; an error names `path`.
+pub fn bind_session(
+    session: &Session,
+    path: &Path,
+    kind: TowerKind,
+    bind: fn(&Signature) -> std::result::Result<Binding, String>,
+) -> Result<Binding> {
+    let tensors = |values: &[ort::value::Outlet]| -> Tensors {
+        values
+            .iter()
+            .filter_map(|o| match o.dtype() {
+                ValueType::Tensor { ty, shape, .. } => Some((o.name().to_string(), *ty, shape.to_vec())),
+                _ => None,
+            })
+            .collect()
+    };
+    let signature = Signature { inputs: tensors(session.inputs()), outputs: tensors(session.outputs()) };
+    bind(&signature)
+        .map_err(|why| Error::InvalidModel(format!("\"{}\" is not a CLIP {kind:?} tower: {why}", path.display())))
+}
+
+/// Creates a session for the graph at `path`. With `write_prepared`, ONNX
+/// Runtime also writes its optimised graph there, every initializer of 1 KiB or
+/// more (prepacked weights included) in `<file name>.data` beside it: a later
+/// session on that graph maps the weights from the file instead of copying
+/// them (ONNX Runtime 1.32; 1.31 still copies the prepacked ones).
+pub fn create_session(
+    runtime: &Runtime,
+    path: &Path,
+    threads: usize,
+    write_prepared: Option<&Path>,
+    cancel: Option<CancelCheck>,
+) -> Result<Session> {
+    // ORT's own open error says less: check existence and permissions first.
+    std::fs::File::open(path).map_err(|e| crate::error::io_error("model file", path, e))?;
+    let ort_error = |e: ort::Error| Error::InvalidModel(format!("could not load \"{}\": {e}", path.display()));
+    let mut builder = with_signals_blocked(|| -> ort::Result<_> {
+        let builder = Session::builder(&runtime.environment)?.with_intra_threads(threads)?.with_inter_threads(1)?;
+        match write_prepared {
+            None => Ok(builder),
+            Some(out) => {
+                let data = format!("{}.data", out.file_name().unwrap_or_default().to_string_lossy());
+                Ok(builder
+                    .with_optimization_level(GraphOptimizationLevel::Level2)?
+                    .with_optimized_model_path(out)?
+                    .with_config_entry("session.optimized_model_external_initializers_file_name", data)?
+                    .with_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")?
+                    .with_config_entry("session.save_external_prepacked_constant_initializers", "1")?)
+            }
+        }
+    })
+    .map_err(ort_error)?;
+    let canceler = builder.canceler();
+    let (session, cancelled) = with_watchdog(
+        cancel,
+        || {
+            let _ = canceler.cancel();
+        },
+        || with_signals_blocked(|| builder.commit_from_file(path)),
+    );
+    match session {
+        Ok(session) => Ok(session),
+        Err(_) if cancelled => Err(Error::Cancelled),
+        Err(e) => Err(ort_error(e)),
+    }
+}
+
+/// Runs `work` on this thread while a watchdog thread polls `cancel` every
+/// [`CANCEL_POLL`] and calls `stop` once if it says so; returns what `work`
+/// returned and whether `stop` was called.
+fn with_watchdog<T>(cancel: Option<CancelCheck>, stop: impl Fn() + Sync, work: impl FnOnce() -> T) -> (T, bool) {
+    let finished = &AtomicBool::new(false);
+    let cancelled = &AtomicBool::new(false);
+    let stop = &stop;
+    let result = std::thread::scope(|scope| {
+        let watchdog = cancel.map(|is_cancelled| {
+            // Blocked signals here too: Postgres's handlers must run on the backend's thread.
+            with_signals_blocked(|| {
+                scope.spawn(move || {
+                    while !finished.load(Ordering::Acquire) {
+                        if is_cancelled() {
+                            cancelled.store(true, Ordering::Release);
+                            stop();
+                            return;
+                        }
+                        std::thread::park_timeout(CANCEL_POLL);
+                    }
+                })
+            })
+        });
+        let outcome = work();
+        finished.store(true, Ordering::Release);
+        if let Some(handle) = watchdog {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+        outcome
+    });
+    (result, cancelled.load(Ordering::Acquire))
 }
 
 fn inference_error(e: ort::Error) -> Error {
@@ -229,7 +294,7 @@ fn shape_error(e: ndarray::ShapeError) -> Error {
 /// Runs `f` with every signal blocked in this thread, so threads it starts
 /// (ORT's pools) inherit a full mask and Postgres's handlers only ever run on
 /// the backend's own thread. The previous mask is restored afterwards.
-fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: sigfillset/pthread_sigmask only write the sigset_t values we own;
     // the old mask is restored before returning.
     unsafe {

@@ -71,6 +71,14 @@ impl ClipTokenizer {
         Ok(ClipTokenizer { tokenizer, start_of_text, end_of_text, context_length, pad_id })
     }
 
+    /// The same tokenizer for a tower of `context_length` slots.
+    pub fn with_context_length(self, context_length: usize) -> Result<Self> {
+        if context_length < 2 {
+            return Err(Error::InvalidModel(format!("context length {context_length} is below 2")));
+        }
+        Ok(ClipTokenizer { context_length, ..self })
+    }
+
     /// The number of token slots the text tower takes (77 for OpenAI's models).
     pub fn context_length(&self) -> usize {
         self.context_length

@@ -33,6 +33,8 @@ pub fn settings() -> Settings {
         limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
         cancel: None,
         text_cache_entries: 0,
+        prepared_dir: None,
+        warn: None,
     }
 }
 

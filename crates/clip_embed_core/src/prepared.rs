@@ -1,0 +1,592 @@
+//! Prepared copies of towers, shared by every backend through the page cache.
+//!
+//! Loading a tower from the model's own `.onnx` makes each backend optimise the
+//! graph and copy its weights into private memory: 692 MB and ~1.2 s per
+//! backend for a ViT-B/16 (bench/run.sh). The first backend that needs a tower
+//! therefore writes a *prepared copy*: ONNX Runtime's optimised graph, with
+//! every initializer of 1 KiB or more, prepacked ones included, in a `.data`
+//! file beside it ([`crate::session::create_session`]). Later sessions on that
+//! graph map the weights from the file, so every backend shares one copy in the
+//! page cache, and creating a session skips the optimisers.
+//!
+//! A copy lives in its own folder under the store (by default
+//! `pgsql_tmp_clip_embed` in the data directory, which `pg_basebackup` skips as
+//! it skips every `pgsql_tmp*` name: the copies are derived, CPU-specific data).
+//! The folder's name is the model's name, the tower and a key over everything
+//! that changes the copy's bytes: the source graph's content hash, ONNX
+//! Runtime's build, the CPU's vector extensions (prepacked layouts depend on
+//! them) and this module's settings ([`PREPARE_RECIPE`]). A change in any of
+//! them makes a new copy, never a stale load.
+//!
+//! The content hash is not recomputed per backend (hashing 600 MB takes
+//! seconds): `stamps/` maps a cheap stamp of the source file (path, device,
+//! inode, size, mtime and ctime in ns) to its SHA-256, recorded once.
+//!
+//! A copy is written in a temporary folder named after the writing process and
+//! renamed into place with its manifest, so no backend ever loads a half-written
+//! copy and two backends preparing at once do not collide (the second rename
+//! fails; the loser uses the winner's copy). Before a copy loads, its files are
+//! checked against the manifest: sizes, the graph's SHA-256, and a sampled
+//! SHA-256 of the weights file (64 KiB every 8 MiB, ~5 MB read for a ViT-B/16
+//! visual tower, which a full hash would make ~0.3 s per backend). A copy that
+//! fails the check, or that ONNX Runtime refuses, is removed and rebuilt.
+//! Anything that stops preparing except a cancel (read-only or full disk, a
+//! failed write) falls back to loading the original graph, with a warning.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{io_error, Error, Result};
+use crate::layout::{Binding, Signature};
+use crate::session::{bind_session, create_session, CancelCheck, Runtime, Tower, TowerKind};
+
+/// What preparing does, as a string in every key: changing how copies are
+/// written (optimisation level, external-data threshold) must change this.
+pub const PREPARE_RECIPE: &str = "clip_embed-prepared-1;level2;external>=1024;prepacked";
+
+/// The prepared graph's file name in a copy's folder (weights in `model.onnx.data`).
+const GRAPH_FILE: &str = "model.onnx";
+/// The manifest, written last: a folder without one is not a copy.
+const MANIFEST_FILE: &str = "manifest.json";
+/// Cheap stamps of source files to their content hashes.
+const STAMPS_DIR: &str = "stamps";
+/// Marks a folder being written: `.<copy>.tmp-<pid>`.
+const TEMP_MARK: &str = ".tmp-";
+
+/// Files up to this size are hashed whole when checked before a load.
+const FULL_HASH_BYTES: u64 = 16 << 20;
+/// Larger files are hashed in samples of this size...
+const SAMPLE_BYTES: u64 = 64 << 10;
+/// ...one every this many bytes, plus the last.
+const SAMPLE_STRIDE: u64 = 8 << 20;
+
+/// The family's rule for binding a graph's inputs and outputs.
+pub type BindFn = fn(&Signature) -> std::result::Result<Binding, String>;
+
+/// One tower to load through the store.
+pub struct TowerSource<'a> {
+    /// The model's name (the folder's), for the copy's name.
+    pub model: &'a str,
+    /// The tower's original graph.
+    pub path: &'a Path,
+    pub kind: TowerKind,
+    pub bind: BindFn,
+}
+
+/// How a tower was loaded, for `clip_models()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// From the model's own graph (preparing is off, or failed with a warning).
+    Original,
+    /// From a prepared copy that already existed.
+    Prepared(String),
+    /// From a prepared copy this call wrote.
+    PreparedNow(String),
+}
+
+/// A copy's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub recipe: String,
+    pub model: String,
+    /// `visual` or `textual`.
+    pub tower: String,
+    pub source: PathBuf,
+    pub source_sha256: String,
+    /// ONNX Runtime's build string.
+    pub onnxruntime: String,
+    /// The CPU's vector extensions, as the key saw them.
+    pub cpu: String,
+    pub created_unix: u64,
+    /// Milliseconds preparing took.
+    pub prepare_ms: f64,
+    pub files: Vec<FileCheck>,
+}
+
+/// What a copy's file must be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileCheck {
+    pub name: String,
+    pub bytes: u64,
+    /// SHA-256 of the whole file, or of its samples where `sampled`.
+    pub sha256: String,
+    pub sampled: bool,
+}
+
+/// One folder of the store, as `clip_prepared_models()` lists it.
+#[derive(Debug, Clone)]
+pub struct CopyInfo {
+    /// The folder's name.
+    pub name: String,
+    /// The manifest, if the folder has a readable one.
+    pub manifest: Option<Manifest>,
+    /// Bytes of every file in the folder.
+    pub bytes: u64,
+    /// Being written by a running process, or left by a dead one.
+    pub temporary: bool,
+}
+
+/// Loads a tower through the store: the prepared copy if there is a sound one,
+/// else prepares one and loads it, else (with a warning) the original graph.
+pub fn load_tower(
+    runtime: &Runtime,
+    store: &Path,
+    source: &TowerSource,
+    threads: usize,
+    cancel: Option<CancelCheck>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(Tower, Origin)> {
+    // A missing or unreadable source is the query's error, as without a store.
+    fs::File::open(source.path).map_err(|e| io_error("model file", source.path, e))?;
+    let original = |cancel| Tower::load(runtime, source.path, source.kind, source.bind, threads, cancel);
+    let fallback = |why: String, warn: &mut dyn FnMut(String)| {
+        warn(format!("clip_embed: loading \"{}\" without a prepared copy: {why}", source.path.display()));
+        Ok((original(cancel)?, Origin::Original))
+    };
+    if let Err(e) = fs::create_dir_all(store.join(STAMPS_DIR)) {
+        return fallback(format!("cannot create \"{}\": {e}", store.display()), warn);
+    }
+    let (name, content) = match copy_name(store, source, cancel) {
+        Ok(named) => named,
+        Err(Error::Cancelled) => return Err(Error::Cancelled),
+        Err(e) => return fallback(e.to_string(), warn),
+    };
+    let dir = store.join(&name);
+    if dir.exists() {
+        match verify(&dir) {
+            Ok(()) => match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
+                Ok(tower) => return Ok((tower, Origin::Prepared(name))),
+                Err(Error::Cancelled) => return Err(Error::Cancelled),
+                Err(e) => warn(format!("clip_embed: prepared copy \"{name}\" did not load ({e}); rebuilding it")),
+            },
+            Err(why) => warn(format!("clip_embed: prepared copy \"{name}\" is damaged ({why}); rebuilding it")),
+        }
+        if let Err(e) = remove_dir(&dir) {
+            return fallback(format!("cannot remove the damaged copy \"{}\": {e}", dir.display()), warn);
+        }
+    }
+    match prepare(runtime, store, &name, &content, source, cancel) {
+        Ok(()) => {}
+        Err(Error::Cancelled) => return Err(Error::Cancelled),
+        // The source graph itself is broken: the same error as loading it.
+        Err(e @ Error::InvalidModel(_)) => return Err(e),
+        Err(e) => return fallback(format!("could not prepare a copy: {e}"), warn),
+    }
+    match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
+        Ok(tower) => Ok((tower, Origin::PreparedNow(name))),
+        Err(Error::Cancelled) => Err(Error::Cancelled),
+        Err(e) => fallback(format!("the copy just prepared did not load: {e}"), warn),
+    }
+}
+
+/// The copy's folder name and the source's content hash.
+fn copy_name(store: &Path, source: &TowerSource, cancel: Option<CancelCheck>) -> Result<(String, String)> {
+    let content = source_sha256(store, source.path, cancel)?;
+    Ok((name_for(source, &content), content))
+}
+
+/// Model, tower and the first 16 hex digits of the key over everything that
+/// changes a copy's bytes. Needs the runtime loaded (`ort::info`).
+fn name_for(source: &TowerSource, content: &str) -> String {
+    let mut key = Sha256::new();
+    for part in [PREPARE_RECIPE, tower_name(source.kind), content, ort::info(), &cpu_features()] {
+        key.update(part.as_bytes());
+        key.update([0]);
+    }
+    format!("{}.{}.{}", source.model, tower_name(source.kind), &hex(&key.finalize())[..16])
+}
+
+/// The name a copy's manifest gives a tower.
+pub fn tower_name(kind: TowerKind) -> &'static str {
+    match kind {
+        TowerKind::Visual => "visual",
+        TowerKind::Textual => "textual",
+    }
+}
+
+/// The cheap stamp of a file: changes whenever its bytes can have changed.
+fn stamp(path: &Path) -> Result<String> {
+    let meta = fs::metadata(path).map_err(|e| io_error("model file", path, e))?;
+    let absolute = fs::canonicalize(path).map_err(|e| io_error("model file", path, e))?;
+    Ok(format!(
+        "{}\0{}\0{}\0{}\0{}.{}\0{}.{}",
+        absolute.display(),
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    ))
+}
+
+fn stamp_file(store: &Path, path: &Path) -> Result<PathBuf> {
+    Ok(store.join(STAMPS_DIR).join(&hex(&Sha256::digest(stamp(path)?.as_bytes()))[..32]))
+}
+
+/// The SHA-256 of `path`'s bytes, from the stamp index when the stamp is
+/// unchanged, else hashed once and recorded.
+fn source_sha256(store: &Path, path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
+    let index = stamp_file(store, path)?;
+    if let Ok(recorded) = fs::read_to_string(&index) {
+        let recorded = recorded.trim();
+        if recorded.len() == 64 && recorded.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(recorded.to_string());
+        }
+    }
+    let content = hash_file(path, cancel)?;
+    write_atomically(&index, format!("{content}\n").as_bytes())?;
+    Ok(content)
+}
+
+/// The stamp index's hash for `path`, without hashing: None if not recorded.
+fn recorded_sha256(store: &Path, path: &Path) -> Option<String> {
+    let recorded = fs::read_to_string(stamp_file(store, path).ok()?).ok()?;
+    Some(recorded.trim().to_string()).filter(|r| r.len() == 64)
+}
+
+/// The copy name `source` would load now, if its content hash is recorded.
+/// Needs the runtime loaded.
+pub fn current_copy_name(store: &Path, source: &TowerSource) -> Option<String> {
+    Some(name_for(source, &recorded_sha256(store, source.path)?))
+}
+
+/// Writes a copy into a temporary folder and renames it into place.
+fn prepare(
+    runtime: &Runtime,
+    store: &Path,
+    name: &str,
+    content: &str,
+    source: &TowerSource,
+    cancel: Option<CancelCheck>,
+) -> Result<()> {
+    remove_abandoned(store);
+    let temp = store.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
+    let _ = remove_dir(&temp);
+    fs::create_dir(&temp).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
+    let result = write_copy(runtime, &temp, content, source, cancel);
+    let result = result.and_then(|()| match fs::rename(&temp, store.join(name)) {
+        Ok(()) => Ok(()),
+        // Another backend renamed its copy first: use that one.
+        Err(_) if store.join(name).join(MANIFEST_FILE).exists() => Ok(()),
+        Err(e) => Err(Error::Io { path: store.join(name), source: e }),
+    });
+    let _ = remove_dir(&temp); // gone after a rename; else never leave it behind
+    result
+}
+
+fn write_copy(
+    runtime: &Runtime,
+    temp: &Path,
+    content: &str,
+    source: &TowerSource,
+    cancel: Option<CancelCheck>,
+) -> Result<()> {
+    let started = Instant::now();
+    let graph = temp.join(GRAPH_FILE);
+    // The session only writes the copy; one thread is enough. A graph that is
+    // not a tower of its kind gets no copy, and the error loading it gives.
+    let session = create_session(runtime, source.path, 1, Some(&graph), cancel)?;
+    bind_session(&session, source.path, source.kind, source.bind)?;
+    drop(session);
+    // ORT's load cancel is polled at a few points only: a cancel that came while
+    // it finished is still a cancel, and the copy is dropped.
+    if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+        return Err(Error::Cancelled);
+    }
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(temp)
+        .map_err(|e| Error::Io { path: temp.to_path_buf(), source: e })?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let file = fs::File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        file.sync_all().map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        files.push(check_of(&path)?);
+    }
+    if !files.iter().any(|f| f.name == GRAPH_FILE) {
+        return Err(Error::Inference(format!("ONNX Runtime wrote no \"{GRAPH_FILE}\"")));
+    }
+    let manifest = Manifest {
+        recipe: PREPARE_RECIPE.into(),
+        model: source.model.into(),
+        tower: tower_name(source.kind).into(),
+        source: fs::canonicalize(source.path).unwrap_or_else(|_| source.path.to_path_buf()),
+        source_sha256: content.into(),
+        onnxruntime: ort::info().into(),
+        cpu: cpu_features(),
+        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        prepare_ms: started.elapsed().as_secs_f64() * 1e3,
+        files,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Inference(e.to_string()))?;
+    write_atomically(&temp.join(MANIFEST_FILE), &json)
+}
+
+/// Checks a copy's files against its manifest.
+fn verify(dir: &Path) -> std::result::Result<(), String> {
+    let manifest = read_manifest(dir)?;
+    if manifest.recipe != PREPARE_RECIPE {
+        return Err(format!("written by recipe \"{}\"", manifest.recipe));
+    }
+    let mut listed = 0;
+    for expected in &manifest.files {
+        let path = dir.join(&expected.name);
+        let found = check_of(&path).map_err(|e| e.to_string())?;
+        if found.bytes != expected.bytes {
+            return Err(format!(
+                "\"{}\" has {} bytes, the manifest says {}",
+                expected.name, found.bytes, expected.bytes
+            ));
+        }
+        if found.sha256 != expected.sha256 {
+            return Err(format!("\"{}\" does not match its checksum", expected.name));
+        }
+        listed += 1;
+    }
+    if listed == 0 || !manifest.files.iter().any(|f| f.name == GRAPH_FILE) {
+        return Err("the manifest lists no graph".into());
+    }
+    Ok(())
+}
+
+fn read_manifest(dir: &Path) -> std::result::Result<Manifest, String> {
+    let text = fs::read(dir.join(MANIFEST_FILE)).map_err(|e| format!("no readable manifest: {e}"))?;
+    serde_json::from_slice(&text).map_err(|e| format!("unreadable manifest: {e}"))
+}
+
+/// Size and checksum of one file: whole up to [`FULL_HASH_BYTES`], else sampled.
+fn check_of(path: &Path) -> Result<FileCheck> {
+    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+    let mut file = fs::File::open(path).map_err(io)?;
+    let bytes = file.metadata().map_err(io)?.len();
+    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    if bytes <= FULL_HASH_BYTES {
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher).map_err(io)?;
+        return Ok(FileCheck { name, bytes, sha256: hex(&hasher.finalize()), sampled: false });
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(bytes.to_le_bytes());
+    let mut buffer = vec![0u8; SAMPLE_BYTES as usize];
+    let offsets = (0..bytes).step_by(SAMPLE_STRIDE as usize).chain([bytes - SAMPLE_BYTES]);
+    for offset in offsets {
+        let len = SAMPLE_BYTES.min(bytes - offset) as usize;
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        file.read_exact(&mut buffer[..len]).map_err(io)?;
+        hasher.update(&buffer[..len]);
+    }
+    Ok(FileCheck { name, bytes, sha256: hex(&hasher.finalize()), sampled: true })
+}
+
+/// SHA-256 of a whole file, polling `cancel` every 64 MiB.
+fn hash_file(path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(|e| io_error("model file", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut since_poll = 0usize;
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| io_error("model file", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        since_poll += n;
+        if since_poll >= 64 << 20 {
+            since_poll = 0;
+            if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Writes `bytes` to a temporary name beside `path`, then renames it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = path.with_file_name(format!(
+        ".{}{TEMP_MARK}{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+    let mut file = fs::File::create(&temp).map_err(io)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if let Err(e) = written.and_then(|()| fs::rename(&temp, path)) {
+        let _ = fs::remove_file(&temp);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+/// Removes temporary folders whose writing process no longer runs (a backend
+/// killed while preparing; a cancelled one removes its own).
+fn remove_abandoned(store: &Path) {
+    for copy in list(store).unwrap_or_default() {
+        if copy.temporary && !writer_is_running(&copy.name) {
+            let _ = remove_dir(&store.join(&copy.name));
+        }
+    }
+}
+
+/// Whether the process that names a temporary folder still runs.
+pub fn writer_is_running(temp_name: &str) -> bool {
+    let Some(pid) = temp_name.rsplit(TEMP_MARK).next().and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    pid == std::process::id() as i32 || unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Every copy and temporary folder in the store (the stamp index excluded).
+pub fn list(store: &Path) -> Result<Vec<CopyInfo>> {
+    let entries = match fs::read_dir(store) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Io { path: store.to_path_buf(), source: e }),
+    };
+    let mut copies = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == STAMPS_DIR || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        let bytes = fs::read_dir(&path)
+            .map(|files| files.filter_map(|f| f.ok()?.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        let temporary = name.starts_with('.') && name.contains(TEMP_MARK);
+        let manifest = if temporary { None } else { read_manifest(&path).ok() };
+        copies.push(CopyInfo { name, manifest, bytes, temporary });
+    }
+    copies.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(copies)
+}
+
+/// Removes the copy `name` from the store; false if there is none.
+pub fn remove(store: &Path, name: &str) -> Result<bool> {
+    if name.is_empty() || name == STAMPS_DIR || name.contains('/') || name == "." || name == ".." {
+        return Err(Error::InvalidArgument(format!("\"{}\" is not a prepared copy", crate::error::bounded(name))));
+    }
+    let dir = store.join(name);
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    if name.contains(TEMP_MARK) && writer_is_running(name) {
+        return Err(Error::InvalidArgument(format!("\"{name}\" is being written by a running backend")));
+    }
+    // Backends that mapped its files keep them until they exit (unlinked inodes live on).
+    remove_dir(&dir).map_err(|e| Error::Io { path: dir, source: e })?;
+    Ok(true)
+}
+
+fn remove_dir(dir: &Path) -> std::io::Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The CPU's vector extensions that kernels and prepacked layouts depend on,
+/// from `/proc/cpuinfo` (x86 `flags`, Arm `Features`): a copy prepared on a
+/// machine with AVX-512 must not load on one without.
+pub fn cpu_features() -> String {
+    static FEATURES: once_cell::sync::OnceCell<String> = once_cell::sync::OnceCell::new();
+    FEATURES
+        .get_or_init(|| {
+            let info = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            let line = info
+                .lines()
+                .find(|l| l.starts_with("flags") || l.starts_with("Features"))
+                .and_then(|l| l.split_once(':'))
+                .map_or("", |(_, v)| v);
+            const RELEVANT: &[&str] =
+                &["sse", "ssse3", "avx", "fma", "f16c", "amx", "asimd", "sve", "i8mm", "bf16", "dotprod", "fp16"];
+            let mut flags: Vec<&str> =
+                line.split_whitespace().filter(|f| RELEVANT.iter().any(|r| f.starts_with(r))).collect();
+            flags.sort_unstable();
+            flags.dedup();
+            format!("{} {}", std::env::consts::ARCH, flags.join(","))
+        })
+        .clone()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("clip_embed_prepared_{tag}_{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn checks_catch_truncation_and_changed_bytes_in_large_files() {
+        let dir = temp_dir("checks");
+        let path = dir.join("model.onnx.data");
+        let data: Vec<u8> = (0..(40u32 << 20)).map(|i| (i % 251) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        let check = check_of(&path).unwrap();
+        assert!(check.sampled);
+        // A changed byte inside a sample, and a truncation, are caught.
+        let mut changed = data.clone();
+        changed[(16 << 20) + 10] ^= 1;
+        fs::write(&path, &changed).unwrap();
+        assert_ne!(check_of(&path).unwrap().sha256, check.sha256);
+        fs::write(&path, &data[..data.len() - 1]).unwrap();
+        assert_ne!(check_of(&path).unwrap().bytes, check.bytes);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stamps_record_the_content_hash_once_and_follow_changes() {
+        let store = temp_dir("stamps");
+        fs::create_dir_all(store.join(STAMPS_DIR)).unwrap();
+        let source = store.join("textual.onnx");
+        fs::write(&source, b"first").unwrap();
+        let first = source_sha256(&store, &source, None).unwrap();
+        assert_eq!(first, hex(&Sha256::digest(b"first")));
+        assert_eq!(recorded_sha256(&store, &source), Some(first.clone()));
+        // New bytes of the same length: the stamp (mtime/ctime/inode) changes, so it is re-hashed.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let replacement = store.join("new.onnx");
+        fs::write(&replacement, b"other").unwrap();
+        fs::rename(&replacement, &source).unwrap();
+        assert_eq!(recorded_sha256(&store, &source), None);
+        assert_eq!(source_sha256(&store, &source, None).unwrap(), hex(&Sha256::digest(b"other")));
+        fs::remove_dir_all(&store).unwrap();
+    }
+
+    #[test]
+    fn temporary_folders_of_dead_writers_are_abandoned() {
+        assert!(writer_is_running(&format!(".m.visual.0123{TEMP_MARK}{}", std::process::id())));
+        // PIDs above the kernel's pid_max (4,194,304 at most) never run.
+        assert!(!writer_is_running(&format!(".m.visual.0123{TEMP_MARK}2000000000")));
+        let store = temp_dir("abandoned");
+        fs::create_dir_all(store.join(format!(".m.visual.0123{TEMP_MARK}2000000000"))).unwrap();
+        remove_abandoned(&store);
+        assert!(list(&store).unwrap().is_empty());
+        assert!(remove(&store, "../etc").is_err());
+        fs::remove_dir_all(&store).unwrap();
+    }
+
+    #[test]
+    fn cpu_features_name_the_architecture() {
+        assert!(cpu_features().starts_with(std::env::consts::ARCH));
+    }
+}
