@@ -134,7 +134,8 @@ def main():
         print(f"{name:40s} {py:10.2f} {sql:10.2f} {py / sql:10.2f}x")
     print(f"text cache hit inside one query: {hit_in_query:.4f} ms per call "
           f"({hit_in_query - baseline_row:.4f} ms over a plain array expression)")
-    print("backend private memory: fresh {:.0f} MB, with the text tower {:.0f} MB, with both towers {:.0f} MB"
+    print("backend private memory (mapped weights count while no other backend maps them; bench/prepared.py "
+          "measures a second backend): fresh {:.0f} MB, with the text tower {:.0f} MB, with both towers {:.0f} MB"
           .format(*memory))
     if not cancels:
         print("statement_timeout 20 ms: every image call finished before the timeout")

@@ -19,10 +19,15 @@ done
 chmod -R a+rX "$models"
 bash scripts/pg_cluster.sh start bench 28817 "$models"
 trap 'bash scripts/pg_cluster.sh stop bench' EXIT
+# This build's SQL objects (a development build keeps its version number).
+runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/bench/socket" -p 28817 -qX -c 'SET client_min_messages = warning' \
+  -c 'DROP EXTENSION IF EXISTS clip_embed CASCADE' -c 'CREATE EXTENSION clip_embed CASCADE' postgres
 for model in tiny-random clip-shapes vit-b-16-random vit-b-16-random-int8; do
   OMP_NUM_THREADS=1 "$PY" bench/bench.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model-dir "$models" \
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model "$model" "$@"
 done
+# Prepared copies (shared, memory-mapped weights; text at the caption's length) against the original graphs.
+OMP_NUM_THREADS=1 "$PY" bench/prepared.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model vit-b-16-random
 for m in clip-shapes vit-b-16-random; do
   OMP_NUM_THREADS=1 "$PY" bench/int8.py --model-dir "$models" --fp32 "$m" --int8 "$m-int8" \
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" 2>/dev/null

@@ -18,6 +18,11 @@ rm -rf "$test_models/clip-shapes-int8"
 "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 7 --ids int32 --no-config \
   --visual-io input,output --textual-io input,output --out "$test_models/bare-export"
 rm -f "$test_models/bare-export/tokenizer.json"
+# A text tower with the length baked in as torch.onnx.export leaves it (Constant
+# [1,1,77,77] masks per layer, Constant [77] shape pieces): prepared copies
+# rewrite it to run at the caption's length (crates/clip_embed_core/src/text_length.rs).
+"$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 11 --ids int32 --text-export torch \
+  --out "$test_models/torch-export"
 # Files that exist but are not usable: a graph that is not ONNX, a config that is not valid.
 rm -rf "$test_models/broken-graph" "$test_models/broken-config"
 mkdir -p "$test_models/broken-graph" "$test_models/broken-config"

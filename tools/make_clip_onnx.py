@@ -9,6 +9,12 @@ architecture, op for op in ONNX (no torch needed):
 * textual.onnx: ids [N,77] -> token + positional embedding -> causal pre-LN transformer
   -> ln_final -> features at the EOT token (argmax of ids) -> @proj -> [N,D]
 
+With --text-export torch the text graph has the length baked in the way
+`torch.onnx.export` of OpenAI/open_clip's text tower leaves it (FIELD_NOTES.md):
+int32 ids [N,77] fixed, a Constant [1,1,77,77] causal mask per layer, and
+Constant int64 [77] shape pieces feeding Concat -> Reshape of Q, K and V. The
+numbers it computes are the same as the plain graph's for the same weights.
+
 Outputs are not normalised, like OpenAI's `encode_image`/`encode_text`. The same
 weights for a given preset and seed, so a model name keeps denoting the same
 weights. A real export (e.g. ViT-B/16) uses the same folder layout.
@@ -80,6 +86,7 @@ class Graph:
     def __init__(self, weights, half=False):
         self.weights = weights
         self.half = half
+        self.baked_length = None
         self.nodes = []
         self.inits = []
         self.count = 0
@@ -118,6 +125,8 @@ class Graph:
 
     def attention(self, x, width, heads, mask=None):
         head_dim = width // heads
+        if self.baked_length:
+            return self.baked_attention(x, width, heads, mask)
         qkv = self.linear(x, width, 3 * width)
         q, k, v = [self.name(s) for s in "qkv"]
         self.nodes.append(helper.make_node("Split", [qkv, self.const("split", np.array([width] * 3, np.int64))],
@@ -136,6 +145,44 @@ class Graph:
         ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), vh])
         ctx = self.op("Transpose", [ctx], perm=[0, 2, 1, 3])
         ctx = self.op("Reshape", [ctx, self.const("merge", np.array([0, 0, width], np.int64))])
+        return self.linear(ctx, width, width)
+
+    def constant(self, base, array):
+        """A Constant node, as torch.onnx.export writes small tensors."""
+        out = self.name(base)
+        self.nodes.append(helper.make_node("Constant", [], [out], name=out,
+                                           value=numpy_helper.from_array(np.asarray(array), out + "_value")))
+        return out
+
+    def baked_attention(self, x, width, heads, mask):
+        """torch.onnx.export's pattern: shapes rebuilt from Shape(x) and Constant [L] pieces,
+        the causal mask a Constant [1,1,L,L] per layer."""
+        length = self.baked_length
+        head_dim = width // heads
+        qkv = self.linear(x, width, 3 * width)
+        q, k, v = [self.name(s) for s in "qkv"]
+        self.nodes.append(helper.make_node("Split", [qkv, self.const("split", np.array([width] * 3, np.int64))],
+                                           [q, k, v], axis=-1, name=self.name("split")))
+        batch = self.op("Slice", [self.op("Shape", [x]), self.constant("s0", np.array([0], np.int64)),
+                                  self.constant("s1", np.array([1], np.int64))])
+
+        def to_heads(t, perm):
+            shape = self.op("Concat", [batch, self.constant("len", np.array([length], np.int64)),
+                                       self.constant("h", np.array([heads], np.int64)),
+                                       self.constant("dh", np.array([head_dim], np.int64))], axis=0)
+            return self.op("Transpose", [self.op("Reshape", [t, shape])], perm=perm)
+
+        qh = to_heads(q, [0, 2, 1, 3])
+        kt = to_heads(k, [0, 2, 3, 1])
+        vh = to_heads(v, [0, 2, 1, 3])
+        scores = self.op("Mul", [self.op("MatMul", [qh, kt]), self.const("scale", np.float32(head_dim**-0.5))])
+        causal = np.triu(np.full((length, length), -np.inf, np.float32), 1)[None, None]
+        scores = self.op("Add", [scores, self.constant("attn_mask", causal)])
+        ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), vh])
+        ctx = self.op("Transpose", [ctx], perm=[0, 2, 1, 3])
+        merge = self.op("Concat", [batch, self.constant("len", np.array([length], np.int64)),
+                                   self.constant("w", np.array([width], np.int64))], axis=0)
+        ctx = self.op("Reshape", [ctx, merge])
         return self.linear(ctx, width, width)
 
     def block(self, x, width, heads, mask=None):
@@ -178,13 +225,14 @@ def visual(p, weights, input_name, output_name, half=False):
     return g.model(inputs, outputs, "clip_visual")
 
 
-def textual(p, weights, input_name, output_name, id_type, half=False, token_rows=None):
+def textual(p, weights, input_name, output_name, id_type, half=False, token_rows=None, baked=False):
     """token_rows: optional int32 array of length vocab mapping each token id to a row of a
     compact embedding table (a model trained on a small vocabulary stores only the rows it
     trained, so the file is kB instead of vocab x width x 4 bytes); the lookup is still one
     embedding per token id, computed as two Gathers."""
     g = Graph(weights, half)
     w, ctx = p["t_width"], p["context"]
+    g.baked_length = ctx if baked else None
     if token_rows is None:
         tok = g.op("Gather", [g.rand("token_embedding", (p["vocab"], w), 0.02), input_name], axis=0)
     else:
@@ -194,7 +242,7 @@ def textual(p, weights, input_name, output_name, id_type, half=False, token_rows
         tok = g.op("Gather", [table, rows], axis=0)
     x = g.op("Add", [tok, g.rand("positional_embedding", (ctx, w), 0.01)])
     mask = np.triu(np.full((ctx, ctx), -np.inf, np.float32), 1)
-    mask_name = g.const("causal_mask", mask)
+    mask_name = None if baked else g.const("causal_mask", mask)
     for _ in range(p["t_layers"]):
         x = g.block(x, w, p["t_heads"], mask_name)
     x = g.layer_norm(x, w)  # ln_final
@@ -244,6 +292,8 @@ def main():
     ap.add_argument("--ids", choices=["int64", "int32"], default="int64", help="token id element type")
     ap.add_argument("--visual-io", default="pixel_values,image_embeds", help="input,output names")
     ap.add_argument("--textual-io", default="input_ids,text_embeds", help="input,output names")
+    ap.add_argument("--text-export", choices=["plain", "torch"], default="plain",
+                    help="torch: bake the context length in as torch.onnx.export does")
     ap.add_argument("--no-config", action="store_true",
                     help="omit clip_config.json, like a bare OpenAI-CLIP export")
     args = ap.parse_args()
@@ -255,7 +305,8 @@ def main():
     id_type = TensorProto.INT64 if args.ids == "int64" else TensorProto.INT32
     weights = RandomWeights(rng)
     write_model(os.path.join(args.out, "visual.onnx"), visual(p, weights, vin, vout))
-    write_model(os.path.join(args.out, "textual.onnx"), textual(p, weights, tin, tout, id_type))
+    write_model(os.path.join(args.out, "textual.onnx"),
+                textual(p, weights, tin, tout, id_type, baked=args.text_export == "torch"))
     if args.tokenizer:
         shutil.copyfile(args.tokenizer, os.path.join(args.out, "tokenizer.json"))
     cfg_path = os.path.join(args.out, "clip_config.json")

@@ -9,6 +9,7 @@
 //! * [`prepared`]: prepared copies of towers, memory-mapped and shared by every backend
 //! * [`model`]: model folders and the per-backend registry of loaded towers
 //! * [`text_cache`]: the per-backend LRU cache of text embeddings
+//! * [`text_length`]: rewriting text graphs with a fixed length to follow their input
 //! * [`math`]: cosine similarity and normalisation with pgvector's edge cases
 //! * [`layout`]: what a model family is (files, configuration, I/O binding,
 //!   padding, image recipe), one file per family
@@ -25,6 +26,7 @@ pub mod prepared;
 pub mod preprocess;
 pub mod session;
 pub mod text_cache;
+pub mod text_length;
 pub mod tokenize;
 
 pub use error::{Error, ErrorKind, Result};

@@ -374,7 +374,8 @@ impl Registry {
                 (&layout.visual, TowerKind::Visual, layout.bind_visual),
                 (&layout.textual, TowerKind::Textual, layout.bind_textual),
             ] {
-                let source = TowerSource { model: &name, path, kind, bind };
+                let trim_text = kind == TowerKind::Textual && layout.text.causal;
+                let source = TowerSource { model: &name, path, kind, bind, trim_text };
                 current.extend(prepared::current_copy_name(store, &source));
             }
         }
@@ -416,6 +417,7 @@ impl Registry {
             path: &layout.visual,
             kind: TowerKind::Visual,
             bind: layout.bind_visual,
+            trim_text: false,
         };
         let (tower, origin) = load_tower(settings, runtime, &source)?;
         if let (Some(configured), Some(graph)) = (layout.image.size, tower.image_size()) {
@@ -448,6 +450,7 @@ impl Registry {
             path: &layout.textual,
             kind: TowerKind::Textual,
             bind: layout.bind_textual,
+            trim_text: layout.text.causal,
         };
         // The tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX Runtime
         // creates the session (~55 ms for a prepared ViT-B/16 text tower).
@@ -461,7 +464,7 @@ impl Registry {
             let tower = load_tower(settings, runtime, &source);
             (tower, tokenizer.join().unwrap_or_else(|_| Err(Error::Inference("the tokenizer loader panicked".into()))))
         });
-        let (tower, origin) = tower?;
+        let (mut tower, origin) = tower?;
         let context_length = layout.text.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
         if let Some(graph) = tower.context_length() {
             if graph != context_length {
@@ -473,6 +476,10 @@ impl Registry {
             }
         }
         let tokenizer = tokenizer?.with_context_length(context_length)?;
+        if layout.text.causal && tower.trimmed_context.is_none() && tower.has_dynamic_length() {
+            // A graph that takes any length already (Hugging Face exports).
+            tower.trimmed_context = Some(context_length);
+        }
         model.check_dim(tower.output_dim)?;
         self.tower_loads += 1;
         let identity = self.tower_loads;

@@ -37,18 +37,20 @@ use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{io_error, Error, Result};
 use crate::layout::{Binding, Signature};
-use crate::session::{bind_session, create_session, CancelCheck, Runtime, Tower, TowerKind};
+use crate::math::cosine_similarity;
+use crate::session::{bind_session, create_session, create_session_from_bytes, CancelCheck, Runtime, Tower, TowerKind};
+use crate::text_length::rewrite_sequence_length;
 
 /// What preparing does, as a string in every key: changing how copies are
 /// written (optimisation level, external-data threshold) must change this.
-pub const PREPARE_RECIPE: &str = "clip_embed-prepared-1;level2;external>=1024;prepacked";
+pub const PREPARE_RECIPE: &str = "clip_embed-prepared-2;level2;external>=1024;prepacked;text-length-1";
 
 /// The prepared graph's file name in a copy's folder (weights in `model.onnx.data`).
 const GRAPH_FILE: &str = "model.onnx";
@@ -77,6 +79,10 @@ pub struct TowerSource<'a> {
     pub path: &'a Path,
     pub kind: TowerKind,
     pub bind: BindFn,
+    /// A text tower whose family reads tokens causally and pools at the
+    /// end-of-text token: a graph with a fixed length is rewritten to follow
+    /// its input ([`crate::text_length`]) and runs at the caption's length.
+    pub trim_text: bool,
 }
 
 /// How a tower was loaded, for `clip_models()`.
@@ -106,6 +112,10 @@ pub struct Manifest {
     pub created_unix: u64,
     /// Milliseconds preparing took.
     pub prepare_ms: f64,
+    /// The fixed length a text graph had before it was rewritten to follow its
+    /// input; None if it was not rewritten.
+    #[serde(default)]
+    pub text_length: Option<usize>,
     pub files: Vec<FileCheck>,
 }
 
@@ -160,25 +170,35 @@ pub fn load_tower(
     let dir = store.join(&name);
     if dir.exists() {
         match verify(&dir) {
-            Ok(()) => match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
-                Ok(tower) => return Ok((tower, Origin::Prepared(name))),
-                Err(Error::Cancelled) => return Err(Error::Cancelled),
-                Err(e) => warn(format!("clip_embed: prepared copy \"{name}\" did not load ({e}); rebuilding it")),
-            },
+            Ok(manifest) => {
+                match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
+                    Ok(mut tower) => {
+                        tower.trimmed_context = manifest.text_length;
+                        return Ok((tower, Origin::Prepared(name)));
+                    }
+                    Err(Error::Cancelled) => return Err(Error::Cancelled),
+                    Err(e) => warn(format!("clip_embed: prepared copy \"{name}\" did not load ({e}); rebuilding it")),
+                }
+            }
             Err(why) => warn(format!("clip_embed: prepared copy \"{name}\" is damaged ({why}); rebuilding it")),
         }
         if let Err(e) = remove_dir(&dir) {
             return fallback(format!("cannot remove the damaged copy \"{}\": {e}", dir.display()), warn);
         }
     }
-    match prepare(runtime, store, &name, &content, source, cancel) {
+    match prepare(runtime, store, &name, &content, source, cancel, warn) {
         Ok(()) => {}
         Err(Error::Cancelled) => return Err(Error::Cancelled),
         // The source graph itself is broken: the same error as loading it.
         Err(e @ Error::InvalidModel(_)) => return Err(e),
         Err(e) => return fallback(format!("could not prepare a copy: {e}"), warn),
     }
-    match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
+    let loaded = verify(&dir).map_err(Error::Inference).and_then(|manifest| {
+        let mut tower = Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel)?;
+        tower.trimmed_context = manifest.text_length;
+        Ok(tower)
+    });
+    match loaded {
         Ok(tower) => Ok((tower, Origin::PreparedNow(name))),
         Err(Error::Cancelled) => Err(Error::Cancelled),
         Err(e) => fallback(format!("the copy just prepared did not load: {e}"), warn),
@@ -195,7 +215,8 @@ fn copy_name(store: &Path, source: &TowerSource, cancel: Option<CancelCheck>) ->
 /// changes a copy's bytes. Needs the runtime loaded (`ort::info`).
 fn name_for(source: &TowerSource, content: &str) -> String {
     let mut key = Sha256::new();
-    for part in [PREPARE_RECIPE, tower_name(source.kind), content, ort::info(), &cpu_features()] {
+    let length = if source.trim_text { "text-length-follows-input" } else { "fixed-length" };
+    for part in [PREPARE_RECIPE, tower_name(source.kind), length, content, ort::info(), &cpu_features()] {
         key.update(part.as_bytes());
         key.update([0]);
     }
@@ -266,12 +287,13 @@ fn prepare(
     content: &str,
     source: &TowerSource,
     cancel: Option<CancelCheck>,
+    warn: &mut dyn FnMut(String),
 ) -> Result<()> {
     remove_abandoned(store);
     let temp = store.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
     let _ = remove_dir(&temp);
     fs::create_dir(&temp).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
-    let result = write_copy(runtime, &temp, content, source, cancel);
+    let result = write_copy(runtime, &temp, content, source, cancel, warn);
     let result = result.and_then(|()| match fs::rename(&temp, store.join(name)) {
         Ok(()) => Ok(()),
         // Another backend renamed its copy first: use that one.
@@ -288,14 +310,30 @@ fn write_copy(
     content: &str,
     source: &TowerSource,
     cancel: Option<CancelCheck>,
+    warn: &mut dyn FnMut(String),
 ) -> Result<()> {
     let started = Instant::now();
     let graph = temp.join(GRAPH_FILE);
-    // The session only writes the copy; one thread is enough. A graph that is
-    // not a tower of its kind gets no copy, and the error loading it gives.
-    let session = create_session(runtime, source.path, 1, Some(&graph), cancel)?;
-    bind_session(&session, source.path, source.kind, source.bind)?;
-    drop(session);
+    let mut text_length = None;
+    if source.trim_text && source.kind == TowerKind::Textual {
+        match write_rewritten_text(runtime, &graph, source, cancel)? {
+            Ok(length) => text_length = length,
+            Err(why) => {
+                warn(format!(
+                    "clip_embed: text tower \"{}\" keeps its fixed length (every caption runs all positions): {why}",
+                    source.path.display()
+                ));
+                clear_folder(temp)?;
+            }
+        }
+    }
+    if text_length.is_none() {
+        // The session only writes the copy; one thread is enough. A graph that is
+        // not a tower of its kind gets no copy, and the error loading it gives.
+        let session = create_session(runtime, source.path, 1, Some(&graph), cancel)?;
+        bind_session(&session, source.path, source.kind, source.bind)?;
+        drop(session);
+    }
     // ORT's load cancel is polled at a few points only: a cancel that came while
     // it finished is still a cancel, and the copy is dropped.
     if cancel.is_some_and(|is_cancelled| is_cancelled()) {
@@ -326,14 +364,82 @@ fn write_copy(
         cpu: cpu_features(),
         created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         prepare_ms: started.elapsed().as_secs_f64() * 1e3,
+        text_length,
         files,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Inference(e.to_string()))?;
     write_atomically(&temp.join(MANIFEST_FILE), &json)
 }
 
+/// The token ids of "a photo of a cat" in CLIP's vocabulary: the probe that
+/// checks a rewritten text graph against its original.
+const PROBE_IDS: [i64; 7] = [49406, 320, 1125, 539, 320, 2368, 49407];
+
+/// The least cosine between the rewritten and the original text graph on the
+/// probe, at the probe's length and at the full length; the parity suite asks
+/// the same of every caption.
+const REWRITE_MIN_COSINE: f64 = 0.99999;
+
+/// Writes the copy of a text tower rewritten to follow its input's length, and
+/// checks it against the original. Outer error: the original graph itself
+/// failed (the query's error). Inner: why the rewrite is not used (the copy is
+/// then written from the original). `Ok(Ok(None))`: nothing to rewrite.
+fn write_rewritten_text(
+    runtime: &Runtime,
+    graph: &Path,
+    source: &TowerSource,
+    cancel: Option<CancelCheck>,
+) -> Result<std::result::Result<Option<usize>, String>> {
+    let session = create_session(runtime, source.path, 1, None, cancel)?;
+    let mut original = Tower::from_session(session, source.path, source.kind, source.bind, 1, Duration::ZERO)?;
+    let Some(length) = original.context_length() else { return Ok(Ok(None)) };
+    if length < PROBE_IDS.len() {
+        return Ok(Err(format!("its length {length} is shorter than the probe caption")));
+    }
+    let bytes = fs::read(source.path).map_err(|e| io_error("model file", source.path, e))?;
+    let rewritten = match rewrite_sequence_length(&bytes, original.ids_input().0) {
+        Ok(Some(rewritten)) => rewritten,
+        Ok(None) => return Ok(Ok(None)),
+        Err(why) => return Ok(Err(why)),
+    };
+    drop(bytes);
+    let checked = (|| -> Result<std::result::Result<(), String>> {
+        drop(create_session_from_bytes(runtime, &rewritten.model, source.path, Some(graph), cancel)?);
+        let mut copy = Tower::load(runtime, graph, source.kind, source.bind, 1, cancel)?;
+        copy.trimmed_context = Some(length);
+        let mut probe = PROBE_IDS.to_vec();
+        probe.resize(length, 0);
+        let expected = original.embed_ids(&probe, PROBE_IDS.len(), cancel)?;
+        for real in [PROBE_IDS.len(), length] {
+            let found = copy.embed_ids(&probe, real, cancel)?;
+            let cosine = cosine_similarity(&expected, &found)?;
+            if cosine.is_nan() || cosine < REWRITE_MIN_COSINE {
+                return Ok(Err(format!(
+                    "the rewritten graph gives cosine {cosine:.8} to the original at length {real}"
+                )));
+            }
+        }
+        Ok(Ok(()))
+    })();
+    match checked {
+        Ok(Ok(())) => Ok(Ok(Some(length))),
+        Ok(Err(why)) => Ok(Err(why)),
+        Err(Error::Cancelled) => Err(Error::Cancelled),
+        Err(e) => Ok(Err(format!("the rewritten graph failed: {e}"))),
+    }
+}
+
+/// Removes every file of a folder (a rewrite's leftovers before the plain copy).
+fn clear_folder(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })? {
+        let path = entry.map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?.path();
+        fs::remove_file(&path).map_err(|e| Error::Io { path, source: e })?;
+    }
+    Ok(())
+}
+
 /// Checks a copy's files against its manifest.
-fn verify(dir: &Path) -> std::result::Result<(), String> {
+fn verify(dir: &Path) -> std::result::Result<Manifest, String> {
     let manifest = read_manifest(dir)?;
     if manifest.recipe != PREPARE_RECIPE {
         return Err(format!("written by recipe \"{}\"", manifest.recipe));
@@ -356,7 +462,7 @@ fn verify(dir: &Path) -> std::result::Result<(), String> {
     if listed == 0 || !manifest.files.iter().any(|f| f.name == GRAPH_FILE) {
         return Err("the manifest lists no graph".into());
     }
-    Ok(())
+    Ok(manifest)
 }
 
 fn read_manifest(dir: &Path) -> std::result::Result<Manifest, String> {

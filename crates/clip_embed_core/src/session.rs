@@ -79,6 +79,10 @@ pub enum TowerKind {
 pub struct Tower {
     session: Session,
     binding: Binding,
+    /// Token slots of a text graph whose length follows its input (a rewritten
+    /// copy, [`crate::text_length`]): ids are passed up to the end-of-text token.
+    /// None: ids are passed padded to the graph's length.
+    pub trimmed_context: Option<usize>,
     /// The embedding width, if the graph states it.
     pub output_dim: Option<usize>,
     /// Wall time the session took to create.
@@ -100,10 +104,31 @@ impl Tower {
     ) -> Result<Tower> {
         let started = Instant::now();
         let session = create_session(runtime, path, threads, None, cancel)?;
-        let load_time = started.elapsed();
+        Tower::from_session(session, path, kind, bind, threads, started.elapsed())
+    }
+
+    /// A tower over a created session.
+    pub fn from_session(
+        session: Session,
+        path: &Path,
+        kind: TowerKind,
+        bind: fn(&Signature) -> std::result::Result<Binding, String>,
+        threads: usize,
+        load_time: Duration,
+    ) -> Result<Tower> {
         let binding = bind_session(&session, path, kind, bind)?;
         let output_dim = binding.output.1.get(1).and_then(|&d| usize::try_from(d).ok());
-        Ok(Tower { session, binding, output_dim, load_time, threads })
+        Ok(Tower { session, binding, trimmed_context: None, output_dim, load_time, threads })
+    }
+
+    /// Whether a text graph's length axis is dynamic.
+    pub fn has_dynamic_length(&self) -> bool {
+        self.binding.input.2.get(1).is_some_and(|&d| d < 0)
+    }
+
+    /// The name and element type of the ids input (for a text tower).
+    pub fn ids_input(&self) -> (&str, TensorElementType) {
+        (&self.binding.input.0, self.binding.input.1)
     }
 
     /// The static side of a square pixel input (`S` of `[N,3,S,S]`), if the graph fixes it.
@@ -111,9 +136,10 @@ impl Tower {
         self.binding.input.2.get(2).and_then(|&d| u32::try_from(d).ok())
     }
 
-    /// The static token count of a text input (`L` of `[N,L]`), if the graph fixes it.
+    /// The token count of a text input (`L` of `[N,L]`), if the graph fixes it
+    /// or was rewritten from a graph that fixed it.
     pub fn context_length(&self) -> Option<usize> {
-        self.binding.input.2.get(1).and_then(|&d| usize::try_from(d).ok())
+        self.binding.input.2.get(1).and_then(|&d| usize::try_from(d).ok()).or(self.trimmed_context)
     }
 
     /// Runs the visual tower on one `[3,S,S]` tensor.
@@ -128,7 +154,9 @@ impl Tower {
 
     /// Runs the text tower on one row of token ids, padded to the context
     /// length, of which the first `real` are the text's (start to end of text).
+    /// A tower with `trimmed_context` runs only the first `real` ids.
     pub fn embed_ids(&mut self, ids: &[i64], real: usize, cancel: Option<CancelCheck>) -> Result<Vec<f32>> {
+        let ids = if self.trimmed_context.is_some() { &ids[..real.clamp(1, ids.len())] } else { ids };
         let len = ids.len();
         let mut inputs = vec![(self.binding.input.0.clone().into(), int_tensor(self.binding.input.1, ids, len)?)];
         if let Some((name, ty)) = &self.binding.mask {
@@ -203,6 +231,28 @@ pub fn create_session(
 ) -> Result<Session> {
     // ORT's own open error says less: check existence and permissions first.
     std::fs::File::open(path).map_err(|e| crate::error::io_error("model file", path, e))?;
+    commit(runtime, path, None, threads, write_prepared, cancel)
+}
+
+/// [`create_session`] for a graph held in memory (`bytes`), named `path` in messages.
+pub fn create_session_from_bytes(
+    runtime: &Runtime,
+    bytes: &[u8],
+    path: &Path,
+    write_prepared: Option<&Path>,
+    cancel: Option<CancelCheck>,
+) -> Result<Session> {
+    commit(runtime, path, Some(bytes), 1, write_prepared, cancel)
+}
+
+fn commit(
+    runtime: &Runtime,
+    path: &Path,
+    bytes: Option<&[u8]>,
+    threads: usize,
+    write_prepared: Option<&Path>,
+    cancel: Option<CancelCheck>,
+) -> Result<Session> {
     let ort_error = |e: ort::Error| Error::InvalidModel(format!("could not load \"{}\": {e}", path.display()));
     let mut builder = with_signals_blocked(|| -> ort::Result<_> {
         let builder = Session::builder(&runtime.environment)?.with_intra_threads(threads)?.with_inter_threads(1)?;
@@ -226,7 +276,12 @@ pub fn create_session(
         || {
             let _ = canceler.cancel();
         },
-        || with_signals_blocked(|| builder.commit_from_file(path)),
+        || {
+            with_signals_blocked(|| match bytes {
+                Some(bytes) => builder.commit_from_memory(bytes),
+                None => builder.commit_from_file(path),
+            })
+        },
     );
     match session {
         Ok(session) => Ok(session),

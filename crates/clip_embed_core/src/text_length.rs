@@ -183,7 +183,6 @@ const NODE_OUTPUT: u32 = 2;
 const NODE_NAME: u32 = 3;
 const NODE_OP_TYPE: u32 = 4;
 const NODE_ATTRIBUTE: u32 = 5;
-const NODE_DOMAIN: u32 = 7;
 const ATTRIBUTE_NAME: u32 = 1;
 const ATTRIBUTE_I: u32 = 3;
 const ATTRIBUTE_T: u32 = 5;
@@ -290,6 +289,11 @@ fn constant_value<'a>(node: &'a [Field<'a>]) -> Option<&'a [u8]> {
     })
 }
 
+/// A tensor that consumers read from a new name: (old name, new name, the
+/// encoded nodes computing it, the index of the Constant node defining the old
+/// one, None for an initializer).
+type Replacement = (String, String, Vec<Vec<u8>>, Option<usize>);
+
 /// The result of a rewrite.
 #[derive(Debug)]
 pub struct Rewritten {
@@ -355,8 +359,7 @@ pub fn rewrite_sequence_length(model: &[u8], ids_input: &str) -> Result<Option<R
         }
     }
     let is_float = |t: u64| matches!(t, TYPE_FLOAT | TYPE_FLOAT16 | TYPE_BFLOAT16);
-    // name -> (replacement name, nodes computing it, defining node)
-    let mut replacements: Vec<(String, String, Vec<Vec<u8>>, Option<usize>)> = Vec::new();
+    let mut replacements: Vec<Replacement> = Vec::new();
     let mut new_initializers: Vec<Vec<u8>> = Vec::new();
     let (mut sliced, mut reshaped) = (0, 0);
     const LEN1: &str = "clip_embed_length_1d";
@@ -422,7 +425,13 @@ pub fn rewrite_sequence_length(model: &[u8], ids_input: &str) -> Result<Option<R
     }
     let mut head = vec![
         node("Shape", "clip_embed_shape", &[ids], "clip_embed_ids_shape", None),
-        node("Slice", "clip_embed_length", &["clip_embed_ids_shape", "clip_embed_one", "clip_embed_two", "clip_embed_zero"], LEN1, None),
+        node(
+            "Slice",
+            "clip_embed_length",
+            &["clip_embed_ids_shape", "clip_embed_one", "clip_embed_two", "clip_embed_zero"],
+            LEN1,
+            None,
+        ),
         node("Concat", "clip_embed_length_pair", &[LEN1, LEN1], LEN2, Some(("axis", 0))),
     ];
 
@@ -528,7 +537,9 @@ fn value_info_dims(fields: &[Field]) -> Result<(u64, Vec<Dim>), Refusal> {
 /// An int `[N, length]` input beside the ids (an attention mask).
 fn is_int_sequence_input(fields: &[Field], length: i64) -> Result<bool, Refusal> {
     let (elem_type, dims) = value_info_dims(fields)?;
-    Ok(matches!(elem_type, TYPE_INT32 | TYPE_INT64) && dims.len() == 2 && matches!(dims[1], Dim::Value(l) if l == length))
+    Ok(matches!(elem_type, TYPE_INT32 | TYPE_INT64)
+        && dims.len() == 2
+        && matches!(dims[1], Dim::Value(l) if l == length))
 }
 
 /// The value info with its axis 1 named `param` instead of a fixed size.

@@ -178,3 +178,31 @@ fn changed_model_files_get_a_new_copy_and_old_ones_can_be_removed() {
     assert_eq!(missing.kind(), ErrorKind::InvalidArgument);
     std::fs::remove_dir_all(&scratch).unwrap();
 }
+
+#[test]
+fn fixed_length_text_graphs_are_rewritten_to_run_at_the_caption_length() {
+    // tiny-random's text graph fixes 77 (input, positional embedding, causal mask);
+    // the test-models folder adds a graph with torch.onnx.export's pattern
+    // (Constant masks per layer, Constant [77] shape pieces).
+    let test_models =
+        std::env::var("CLIP_EMBED_TEST_MODELS").unwrap_or_else(|_| "/var/tmp/clip_embed/test-models".into());
+    for (models, model) in [(common::model_dir(), "tiny-random"), (PathBuf::from(test_models), "torch-export")] {
+        assert!(models.join(model).exists(), "{}/{model}: run scripts/make_test_models.sh", models.display());
+        let store = scratch(&format!("rewrite_{model}"));
+        let settings = Settings { model_dir: models.clone(), ..with_store(&store) };
+        let plain = Settings { model_dir: models.clone(), ..common::settings() };
+        let mut rewritten = Registry::new();
+        let mut original = Registry::new();
+        for text in ["a cat", "a photo of a red bicycle on a white background", &"word ".repeat(100)] {
+            let found = rewritten.embed_text(&settings, model, text, true).unwrap();
+            let expected = original.embed_text(&plain, model, text, true).unwrap();
+            let cosine = cosine(&found, &expected);
+            assert!(cosine >= 0.99999, "{model} {text:?}: cosine {cosine}");
+        }
+        assert!(take_warnings().is_empty(), "{model}");
+        let rows = rewritten.list_prepared(&settings).unwrap();
+        let manifest = std::fs::read_to_string(rows[0].path.join("manifest.json")).unwrap();
+        assert!(manifest.contains("\"text_length\": 77"), "{model}: {manifest}");
+        std::fs::remove_dir_all(&store).unwrap();
+    }
+}

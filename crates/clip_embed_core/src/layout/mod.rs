@@ -92,6 +92,11 @@ pub struct TextRecipe {
     pub context_length: Option<usize>,
     /// The id that fills the slots after the end-of-text token.
     pub pad_id: i64,
+    /// The tower reads tokens under a causal mask and pools at the end-of-text
+    /// token (OpenAI CLIP): the slots after it never change the embedding, so
+    /// the tower may run on the tokens up to it. False for towers that pool
+    /// over every slot (SigLIP).
+    pub causal: bool,
 }
 
 /// A graph's tensor inputs or outputs: (name, element type, dims with -1 where dynamic).

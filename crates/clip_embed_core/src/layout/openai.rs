@@ -52,7 +52,8 @@ fn describe(dir: &Path, model_dir: &Path) -> Result<Layout> {
         embed_dim: config.embed_dim,
         image: ImageRecipe { size: config.image_size, mean: config.mean(), std: config.std() },
         // clip.tokenize pads with zeros.
-        text: TextRecipe { context_length: config.context_length, pad_id: 0 },
+        // Causal, pooled at the end-of-text token (the argmax of the ids).
+        text: TextRecipe { context_length: config.context_length, pad_id: 0, causal: true },
         logit_scale: config.logit_scale,
         description: config.description,
         bind_visual,
