@@ -155,6 +155,7 @@ pub fn settings() -> Settings {
         text_cache_entries: TEXT_CACHE_ENTRIES.get().max(0) as usize,
         prepared_dir: prepared_dir(),
         warn: Some(warn),
+        log: Some(log),
     }
 }
 
@@ -171,6 +172,11 @@ fn prepared_dir() -> Option<PathBuf> {
     // SAFETY: DataDir is the server's NUL-terminated data directory, set before any backend runs.
     let data_dir = unsafe { CStr::from_ptr(pg_sys::DataDir) };
     Some(PathBuf::from(data_dir.to_string_lossy().into_owned()).join(path))
+}
+
+/// Writes a core message to the server log only.
+fn log(message: &str) {
+    pgrx::log!("{message}");
 }
 
 /// Reports a core warning to the client and the log; the query goes on.

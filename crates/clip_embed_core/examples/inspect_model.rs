@@ -27,6 +27,7 @@ fn main() {
         text_cache_entries: 0,
         prepared_dir: None,
         warn: None,
+        log: None,
     };
     let fail = |what: &str, e: clip_embed_core::Error| -> ! {
         eprintln!("{shown}: {what}: {e}");

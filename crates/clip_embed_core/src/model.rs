@@ -52,12 +52,21 @@ pub struct Settings {
     /// Receives warnings (a prepared copy that could not be written or was
     /// damaged): the query goes on.
     pub warn: Option<fn(&str)>,
+    /// Receives what only the server log needs (a text tower that keeps its
+    /// fixed length because the rewrite was refused).
+    pub log: Option<fn(&str)>,
 }
 
 impl Settings {
     fn warn(&self, message: String) {
         if let Some(warn) = self.warn {
             warn(&message);
+        }
+    }
+
+    fn log(&self, message: String) {
+        if let Some(log) = self.log {
+            log(&message);
         }
     }
 }
@@ -550,9 +559,15 @@ impl Model {
 fn load_tower(settings: &Settings, runtime: &Runtime, source: &TowerSource) -> Result<(Tower, Origin)> {
     let threads = settings.intra_op_threads;
     match &settings.prepared_dir {
-        Some(store) => {
-            prepared::load_tower(runtime, store, source, threads, settings.cancel, &mut |m| settings.warn(m))
-        }
+        Some(store) => prepared::load_tower(
+            runtime,
+            store,
+            source,
+            threads,
+            settings.cancel,
+            &mut |m| settings.warn(m),
+            &mut |m| settings.log(m),
+        ),
         None => Ok((
             Tower::load(runtime, source.path, source.kind, source.bind, threads, settings.cancel)?,
             Origin::Original,

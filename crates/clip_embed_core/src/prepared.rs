@@ -151,6 +151,7 @@ pub fn load_tower(
     threads: usize,
     cancel: Option<CancelCheck>,
     warn: &mut dyn FnMut(String),
+    log: &mut dyn FnMut(String),
 ) -> Result<(Tower, Origin)> {
     // A missing or unreadable source is the query's error, as without a store.
     fs::File::open(source.path).map_err(|e| io_error("model file", source.path, e))?;
@@ -186,7 +187,7 @@ pub fn load_tower(
             return fallback(format!("cannot remove the damaged copy \"{}\": {e}", dir.display()), warn);
         }
     }
-    match prepare(runtime, store, &name, &content, source, cancel, warn) {
+    match prepare(runtime, store, &name, &content, source, cancel, log) {
         Ok(()) => {}
         Err(Error::Cancelled) => return Err(Error::Cancelled),
         // The source graph itself is broken: the same error as loading it.
@@ -287,13 +288,13 @@ fn prepare(
     content: &str,
     source: &TowerSource,
     cancel: Option<CancelCheck>,
-    warn: &mut dyn FnMut(String),
+    log: &mut dyn FnMut(String),
 ) -> Result<()> {
     remove_abandoned(store);
     let temp = store.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
     let _ = remove_dir(&temp);
     fs::create_dir(&temp).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
-    let result = write_copy(runtime, &temp, content, source, cancel, warn);
+    let result = write_copy(runtime, &temp, content, source, cancel, log);
     let result = result.and_then(|()| match fs::rename(&temp, store.join(name)) {
         Ok(()) => Ok(()),
         // Another backend renamed its copy first: use that one.
@@ -310,7 +311,7 @@ fn write_copy(
     content: &str,
     source: &TowerSource,
     cancel: Option<CancelCheck>,
-    warn: &mut dyn FnMut(String),
+    log: &mut dyn FnMut(String),
 ) -> Result<()> {
     let started = Instant::now();
     let graph = temp.join(GRAPH_FILE);
@@ -319,7 +320,8 @@ fn write_copy(
         match write_rewritten_text(runtime, &graph, source, cancel)? {
             Ok(length) => text_length = length,
             Err(why) => {
-                warn(format!(
+                // Informational: the vectors are the reference's, only slower.
+                log(format!(
                     "clip_embed: text tower \"{}\" keeps its fixed length (every caption runs all positions): {why}",
                     source.path.display()
                 ));

@@ -35,6 +35,7 @@ pub fn settings() -> Settings {
         text_cache_entries: 0,
         prepared_dir: None,
         warn: None,
+        log: None,
     }
 }
 
