@@ -22,7 +22,7 @@ use crate::layout::{self, Layout, DEFAULT_LOGIT_SCALE};
 use crate::math::l2_normalize;
 use crate::math::zero_shot;
 use crate::names::validate_model_name;
-use crate::prepared::{self, CopyInfo, Origin, TowerSource};
+use crate::prepared::{self, Origin, TowerSource};
 use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
 use crate::text_cache::{TextCache, TowerIdentity};
@@ -107,24 +107,8 @@ impl ModelInfo {
     }
 }
 
-/// One row of `clip_prepared_models()`: a folder of the prepared store.
-#[derive(Debug, Clone)]
-pub struct PreparedRow {
-    /// The folder's name: model, tower, key.
-    pub copy: String,
-    pub model: Option<String>,
-    pub tower: Option<String>,
-    /// `current` (what the model's files load now), `stale` (older files, an
-    /// older ONNX Runtime or another CPU), `preparing` (being written),
-    /// `abandoned` (its writer died) or `incomplete` (no manifest).
-    pub state: &'static str,
-    pub bytes: u64,
-    pub created_unix: Option<u64>,
-    pub prepare_ms: Option<f64>,
-    /// Whether this backend's loaded tower came from it.
-    pub loaded_here: bool,
-    pub path: PathBuf,
-}
+mod prepared_rows;
+pub use prepared_rows::PreparedRow;
 
 struct TextTower {
     tower: Tower,
@@ -300,95 +284,6 @@ impl Registry {
             });
         }
         Ok(rows)
-    }
-
-    /// Every folder of the prepared store, and whether the installed models load it now.
-    pub fn list_prepared(&mut self, settings: &Settings) -> Result<Vec<PreparedRow>> {
-        let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
-        let current = self.current_copies(settings)?;
-        let loaded: Vec<&str> = self
-            .models
-            .values()
-            .flat_map(|m| [(&m.visual_origin, m.visual.is_some()), (&m.textual_origin, m.textual.is_some())])
-            .filter(|(_, loaded)| *loaded)
-            .filter_map(|(origin, _)| match origin {
-                Origin::Prepared(name) | Origin::PreparedNow(name) => Some(name.as_str()),
-                Origin::Original => None,
-            })
-            .collect();
-        Ok(prepared::list(store)?
-            .into_iter()
-            .map(|copy: CopyInfo| {
-                let state = match (&copy.manifest, copy.temporary) {
-                    (_, true) if prepared::writer_is_running(&copy.name) => "preparing",
-                    (_, true) => "abandoned",
-                    (None, false) => "incomplete",
-                    (Some(_), false) if current.contains(&copy.name) => "current",
-                    (Some(_), false) => "stale",
-                };
-                PreparedRow {
-                    loaded_here: loaded.contains(&copy.name.as_str()),
-                    path: store.join(&copy.name),
-                    model: copy.manifest.as_ref().map(|m| m.model.clone()),
-                    tower: copy.manifest.as_ref().map(|m| m.tower.clone()),
-                    created_unix: copy.manifest.as_ref().map(|m| m.created_unix),
-                    prepare_ms: copy.manifest.as_ref().map(|m| m.prepare_ms),
-                    bytes: copy.bytes,
-                    state,
-                    copy: copy.name,
-                }
-            })
-            .collect())
-    }
-
-    /// Removes the prepared copy `copy`, or with None every copy that is not
-    /// current (stale, incomplete, abandoned); returns (copy, bytes) removed.
-    pub fn remove_prepared(&mut self, settings: &Settings, copy: Option<&str>) -> Result<Vec<(String, u64)>> {
-        let Some(store) = settings.prepared_dir.clone() else { return Ok(Vec::new()) };
-        let rows = self.list_prepared(settings)?;
-        let mut removed = Vec::new();
-        for row in rows {
-            let chosen = match copy {
-                Some(name) => row.copy == name,
-                None => matches!(row.state, "stale" | "incomplete" | "abandoned"),
-            };
-            if chosen && prepared::remove(&store, &row.copy)? {
-                removed.push((row.copy, row.bytes));
-            }
-        }
-        if let Some(name) = copy {
-            if removed.is_empty() {
-                return Err(Error::InvalidArgument(format!(
-                    "no prepared copy \"{}\" (SELECT name FROM clip_prepared_models() lists them)",
-                    bounded(name)
-                )));
-            }
-        }
-        Ok(removed)
-    }
-
-    /// The copy names the installed models' towers load now (as far as their
-    /// content hashes are recorded: a folder never loaded has none).
-    fn current_copies(&mut self, settings: &Settings) -> Result<Vec<String>> {
-        let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
-        Runtime::get_or_load(&settings.onnxruntime_path)?; // the key names ONNX Runtime's build
-        let mut current = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&settings.model_dir) else { return Ok(current) };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let dir = entry.path();
-            let Some(family) = layout::family_of(&dir) else { continue };
-            let Ok(layout) = (family.describe)(&dir, &settings.model_dir) else { continue };
-            let name = model_name(&dir);
-            for (path, kind, bind) in [
-                (&layout.visual, TowerKind::Visual, layout.bind_visual),
-                (&layout.textual, TowerKind::Textual, layout.bind_textual),
-            ] {
-                let trim_text = kind == TowerKind::Textual && layout.text.causal;
-                let source = TowerSource { model: &name, path, kind, bind, trim_text };
-                current.extend(prepared::current_copy_name(store, &source));
-            }
-        }
-        Ok(current)
     }
 
     fn model(&mut self, model_dir: &Path, dir: &Path) -> Result<&mut Model> {
