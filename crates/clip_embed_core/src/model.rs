@@ -9,7 +9,6 @@
 //! loads the vision tower.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -430,17 +429,9 @@ impl Model {
             }
         }
         let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
         for file in files {
             hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
-            let mut reader = std::fs::File::open(file).map_err(|e| io_error("model file", file, e))?;
-            loop {
-                let n = reader.read(&mut buffer).map_err(|e| io_error("model file", file, e))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..n]);
-            }
+            prepared::hash_into(&mut hasher, file, None)?;
         }
         let digest = hasher.finalize();
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();

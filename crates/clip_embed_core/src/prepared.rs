@@ -27,8 +27,9 @@
 //! copy and two backends preparing at once do not collide (the second rename
 //! fails; the loser uses the winner's copy). Before a copy loads, its files are
 //! checked against the manifest: sizes, the graph's SHA-256, and a sampled
-//! SHA-256 of the weights file (64 KiB every 8 MiB, ~5 MB read for a ViT-B/16
-//! visual tower, which a full hash would make ~0.3 s per backend). A copy that
+//! SHA-256 of the weights file (64 KiB every 8 MiB: 5.2 MB of the 686 MB a
+//! ViT-B/16 visual copy holds; a full hash of that file, page cache warm, took
+//! 0.38 s with Python's SHA-NI hashlib and 1.3 s with sha256sum). A copy that
 //! fails the check, or that ONNX Runtime refuses, is removed and rebuilt.
 //! Anything that stops preparing except a cancel (read-only or full disk, a
 //! failed write) falls back to loading the original graph, with a warning.
@@ -90,10 +91,8 @@ pub struct TowerSource<'a> {
 pub enum Origin {
     /// From the model's own graph (preparing is off, or failed with a warning).
     Original,
-    /// From a prepared copy that already existed.
+    /// From a prepared copy (written by this call or earlier).
     Prepared(String),
-    /// From a prepared copy this call wrote.
-    PreparedNow(String),
 }
 
 /// A copy's manifest.
@@ -187,20 +186,19 @@ pub fn load_tower(
             return fallback(format!("cannot remove the damaged copy \"{}\": {e}", dir.display()), warn);
         }
     }
-    match prepare(runtime, store, &name, &content, source, cancel, log) {
-        Ok(()) => {}
+    let manifest = match prepare(runtime, store, &name, &content, source, cancel, log) {
+        Ok(manifest) => manifest,
         Err(Error::Cancelled) => return Err(Error::Cancelled),
         // The source graph itself is broken: the same error as loading it.
         Err(e @ Error::InvalidModel(_)) => return Err(e),
         Err(e) => return fallback(format!("could not prepare a copy: {e}"), warn),
-    }
-    let loaded = verify(&dir).map_err(Error::Inference).and_then(|manifest| {
-        let mut tower = Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel)?;
-        tower.trimmed_context = manifest.text_length;
-        Ok(tower)
-    });
+    };
+    let loaded = Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel);
     match loaded {
-        Ok(tower) => Ok((tower, Origin::PreparedNow(name))),
+        Ok(mut tower) => {
+            tower.trimmed_context = manifest.text_length;
+            Ok((tower, Origin::Prepared(name)))
+        }
         Err(Error::Cancelled) => Err(Error::Cancelled),
         Err(e) => fallback(format!("the copy just prepared did not load: {e}"), warn),
     }
@@ -280,7 +278,9 @@ pub fn current_copy_name(store: &Path, source: &TowerSource) -> Option<String> {
     Some(name_for(source, &recorded_sha256(store, source.path)?))
 }
 
-/// Writes a copy into a temporary folder and renames it into place.
+/// Writes a copy into a temporary folder and renames it into place; returns
+/// the manifest of the copy now in place (the winner's, if another backend
+/// renamed its copy first).
 fn prepare(
     runtime: &Runtime,
     store: &Path,
@@ -289,16 +289,16 @@ fn prepare(
     source: &TowerSource,
     cancel: Option<CancelCheck>,
     log: &mut dyn FnMut(String),
-) -> Result<()> {
+) -> Result<Manifest> {
     remove_abandoned(store);
     let temp = store.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
     let _ = remove_dir(&temp);
     fs::create_dir(&temp).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
     let result = write_copy(runtime, &temp, content, source, cancel, log);
-    let result = result.and_then(|()| match fs::rename(&temp, store.join(name)) {
-        Ok(()) => Ok(()),
-        // Another backend renamed its copy first: use that one.
-        Err(_) if store.join(name).join(MANIFEST_FILE).exists() => Ok(()),
+    let result = result.and_then(|manifest| match fs::rename(&temp, store.join(name)) {
+        Ok(()) => Ok(manifest),
+        // Another backend renamed its copy first: use that one, checked like any other.
+        Err(_) if store.join(name).join(MANIFEST_FILE).exists() => verify(&store.join(name)).map_err(Error::Inference),
         Err(e) => Err(Error::Io { path: store.join(name), source: e }),
     });
     let _ = remove_dir(&temp); // gone after a rename; else never leave it behind
@@ -312,7 +312,7 @@ fn write_copy(
     source: &TowerSource,
     cancel: Option<CancelCheck>,
     log: &mut dyn FnMut(String),
-) -> Result<()> {
+) -> Result<Manifest> {
     let started = Instant::now();
     let graph = temp.join(GRAPH_FILE);
     let mut text_length = None;
@@ -370,7 +370,8 @@ fn write_copy(
         files,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Inference(e.to_string()))?;
-    write_atomically(&temp.join(MANIFEST_FILE), &json)
+    write_atomically(&temp.join(MANIFEST_FILE), &json)?;
+    Ok(manifest)
 }
 
 /// The token ids of "a photo of a cat" in CLIP's vocabulary: the probe that
@@ -400,7 +401,10 @@ fn write_rewritten_text(
     }
     let bytes = fs::read(source.path).map_err(|e| io_error("model file", source.path, e))?;
     let rewritten = match rewrite_sequence_length(&bytes, original.ids_input().0) {
-        Ok(Some(rewritten)) => rewritten,
+        Ok(Some(rewritten)) if rewritten.fixed_length == length => rewritten,
+        Ok(Some(rewritten)) => {
+            return Ok(Err(format!("the graph says length {}, ONNX Runtime {length}", rewritten.fixed_length)))
+        }
         Ok(None) => return Ok(Ok(None)),
         Err(why) => return Ok(Err(why)),
     };
@@ -480,7 +484,7 @@ fn check_of(path: &Path) -> Result<FileCheck> {
     let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     if bytes <= FULL_HASH_BYTES {
         let mut hasher = Sha256::new();
-        std::io::copy(&mut file, &mut hasher).map_err(io)?;
+        hash_into(&mut hasher, path, None)?;
         return Ok(FileCheck { name, bytes, sha256: hex(&hasher.finalize()), sampled: false });
     }
     let mut hasher = Sha256::new();
@@ -498,8 +502,15 @@ fn check_of(path: &Path) -> Result<FileCheck> {
 
 /// SHA-256 of a whole file, polling `cancel` every 64 MiB.
 fn hash_file(path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
-    let mut file = fs::File::open(path).map_err(|e| io_error("model file", path, e))?;
     let mut hasher = Sha256::new();
+    hash_into(&mut hasher, path, cancel)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Feeds a whole file to `hasher` (also the model fingerprint's loop), polling
+/// `cancel` every 64 MiB.
+pub(crate) fn hash_into(hasher: &mut Sha256, path: &Path, cancel: Option<CancelCheck>) -> Result<()> {
+    let mut file = fs::File::open(path).map_err(|e| io_error("model file", path, e))?;
     let mut buffer = vec![0u8; 1 << 20];
     let mut since_poll = 0usize;
     loop {
@@ -516,7 +527,7 @@ fn hash_file(path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
             }
         }
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(())
 }
 
 /// Writes `bytes` to a temporary name beside `path`, then renames it.

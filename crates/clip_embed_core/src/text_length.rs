@@ -301,9 +301,6 @@ pub struct Rewritten {
     pub model: Vec<u8>,
     /// The fixed length the graph had (77 for OpenAI's models).
     pub fixed_length: usize,
-    /// How many tensors now follow the input's length: (float slices, int64 shapes).
-    pub sliced: usize,
-    pub reshaped: usize,
 }
 
 /// Rewrites a text graph whose ids input `[N,L]` has a fixed `L` so that it
@@ -361,7 +358,7 @@ pub fn rewrite_sequence_length(model: &[u8], ids_input: &str) -> Result<Option<R
     let is_float = |t: u64| matches!(t, TYPE_FLOAT | TYPE_FLOAT16 | TYPE_BFLOAT16);
     let mut replacements: Vec<Replacement> = Vec::new();
     let mut new_initializers: Vec<Vec<u8>> = Vec::new();
-    let (mut sliced, mut reshaped) = (0, 0);
+    let mut sliced = 0;
     const LEN1: &str = "clip_embed_length_1d";
     const LEN2: &str = "clip_embed_length_2d";
     for (facts, defined_at) in &candidates {
@@ -407,7 +404,6 @@ pub fn rewrite_sequence_length(model: &[u8], ids_input: &str) -> Result<Option<R
                 parts.push(node("Concat", &base, &piece_refs, &out, Some(("axis", 0))));
             }
             replacements.push((facts.name.clone(), out, parts, *defined_at));
-            reshaped += 1;
         }
     }
     if sliced == 0 {
@@ -505,7 +501,7 @@ pub fn rewrite_sequence_length(model: &[u8], ids_input: &str) -> Result<Option<R
         .iter()
         .map(|f| if f.number == MODEL_GRAPH { bytes_field(MODEL_GRAPH, graph_bytes.clone()) } else { f.clone() })
         .collect();
-    Ok(Some(Rewritten { model: encode(&new_model), fixed_length: length as usize, sliced, reshaped }))
+    Ok(Some(Rewritten { model: encode(&new_model), fixed_length: length as usize }))
 }
 
 enum Dim {

@@ -39,7 +39,7 @@ impl Registry {
             .flat_map(|m| [(&m.visual_origin, m.visual.is_some()), (&m.textual_origin, m.textual.is_some())])
             .filter(|(_, loaded)| *loaded)
             .filter_map(|(origin, _)| match origin {
-                Origin::Prepared(name) | Origin::PreparedNow(name) => Some(name.as_str()),
+                Origin::Prepared(name) => Some(name.as_str()),
                 Origin::Original => None,
             })
             .collect();
