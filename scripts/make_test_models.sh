@@ -23,6 +23,23 @@ rm -f "$test_models/bare-export/tokenizer.json"
 # rewrite it to run at the caption's length (crates/clip_embed_core/src/text_length.rs).
 "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 11 --ids int32 --text-export torch \
   --out "$test_models/torch-export"
+# The layouts people download, as published (tools/make_layout_models.py): Hugging Face /
+# transformers.js splits of CLIP (with a _quantized variant) and SigLIP, Immich's open_clip
+# exports of CLIP (bicubic and bilinear) and SigLIP.
+"$PY" "$REPO_ROOT/tools/make_layout_models.py" --out "$test_models" --clip-tokenizer "$models/tokenizer.json"
+# Folders that mix two layouts, miss a file, or state impossible values.
+rm -rf "$test_models/mixed-layouts" "$test_models/hf-no-preprocessor" "$test_models/immich-bad-size"
+cp -r "$test_models/hf-clip" "$test_models/mixed-layouts"
+cp "$models/tiny-random/visual.onnx" "$test_models/mixed-layouts/"
+cp -r "$test_models/hf-clip" "$test_models/hf-no-preprocessor"
+rm "$test_models/hf-no-preprocessor/preprocessor_config.json"
+cp -r "$test_models/immich-siglip" "$test_models/immich-bad-size"
+"$PY" - "$test_models/immich-bad-size/visual/preprocess_cfg.json" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["size"] = [224, 0]
+json.dump(cfg, open(sys.argv[1], "w"))
+PY
 # Files that exist but are not usable: a graph that is not ONNX, a config that is not valid.
 rm -rf "$test_models/broken-graph" "$test_models/broken-config"
 mkdir -p "$test_models/broken-graph" "$test_models/broken-config"

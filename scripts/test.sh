@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, cheapest first. `.ci/run` runs exactly this.
 #   1. set-up (idempotent)            5. pg_regress SQL files against expected output
-#   2. cargo fmt / clippy             6. reference parity (Python pipeline vs SQL), both models
-#   3. pure-Rust core tests           7. semantic: clip-shapes' held-out figures through SQL = Python's
-#   4. #[pg_test]s (cargo pgrx test)  8. soak: 4 clients for 60 s, cancel and terminate mid-run
+#   2. cargo fmt / clippy             6. reference parity (Python pipeline vs SQL): OpenAI-layout models,
+#   3. pure-Rust core tests              and each downloaded layout against its own family's pipeline
+#   4. #[pg_test]s (cargo pgrx test)  7. semantic: clip-shapes' held-out figures through SQL = Python's
+#                                     8. soak: 4 clients for 60 s, cancel and terminate mid-run
 #                                     9. install_model.sh: installs a good folder, refuses a broken one
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
 #                                    11. the README's SQL examples, verbatim
@@ -64,6 +65,10 @@ for model in tiny-random clip-shapes torch-export; do
     --model-dir "$CLIP_EMBED_HOME/test-models" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model "$model"
 done
 
+log "layout parity: HF/transformers.js, Immich/open_clip and SigLIP folders against their own pipelines"
+"$PY" tests/parity/layouts.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
+  --model-dir "$CLIP_EMBED_HOME/test-models"
+
 log "semantic: clip-shapes on held-out images, through SQL and pgvector"
 "$PY" tests/semantic/semantic_sql.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
   --model-dir "$CLIP_EMBED_HOME/test-models" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz"
@@ -77,11 +82,17 @@ rm -rf "$install_dir" && mkdir -p "$install_dir"
 cp "$CLIP_EMBED_HOME/test-models/tokenizer.json" "$install_dir/"
 installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/bare-export" my-export)
 grep -q '^layout: *openai$' <<<"$installed" || { echo "$installed" >&2; exit 1; }
-if MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/broken-graph" broken 2>/dev/null; then
-  echo "install_model.sh installed a broken model" >&2
-  exit 1
-fi
-[ "$(ls "$install_dir" | tr '\n' ' ')" = "my-export tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
+# A transformers.js folder as downloaded: both variants run and are reported.
+installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/hf-clip" my-hf)
+grep -q '^model: *my-hf:quantized$' <<<"$installed" && grep -q '^layout: *hf-clip$' <<<"$installed" \
+  || { echo "$installed" >&2; exit 1; }
+for broken in broken-graph mixed-layouts hf-no-preprocessor; do
+  if MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/$broken" broken 2>/dev/null; then
+    echo "install_model.sh installed $broken" >&2
+    exit 1
+  fi
+done
+[ "$(ls "$install_dir" | tr '\n' ' ')" = "my-export my-hf tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
 rm -rf "$install_dir"
 
 log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"

@@ -18,6 +18,14 @@ RETURNS TABLE (label text, probability double precision, similarity double preci
 IMMUTABLE STRICT PARALLEL SAFE COST 1000000
 LANGUAGE c AS 'MODULE_PATHNAME', 'clip_classify_embedding_wrapper';
 
+CREATE OR REPLACE FUNCTION clip_model_layouts()
+RETURNS TABLE (name text, family text, variant text, visual_file text, textual_file text, tokenizer_file text,
+    image_recipe text, image_mean real[], image_std real[], context_length integer, pad_token text,
+    text_cleanup text, text_padded boolean, outputs_normalized boolean, scoring text, logit_scale double precision,
+    logit_bias double precision, logit_source text, problem text)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'clip_model_layouts_wrapper';
+
 CREATE OR REPLACE FUNCTION clip_prepared_models()
 RETURNS TABLE (name text, model text, tower text, state text, size_bytes bigint,
     created timestamp with time zone, prepare_ms double precision, loaded_here boolean, path text)

@@ -164,6 +164,71 @@ fn clip_models() -> TableIterator<
     }))
 }
 
+/// `clip_model_layouts()`: for each installed model, the family its folder
+/// was recognised as, the variant, the files of each part, and the recipes the
+/// core applies (image resize, text cleanup and padding, zero-shot scoring and
+/// where its scale and bias come from). A folder that cannot be used has a row
+/// with its `problem`.
+#[pg_extern(volatile, parallel_safe)]
+#[allow(clippy::type_complexity)]
+fn clip_model_layouts() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(family, String),
+        name!(variant, String),
+        name!(visual_file, Option<String>),
+        name!(textual_file, Option<String>),
+        name!(tokenizer_file, Option<String>),
+        name!(image_recipe, Option<String>),
+        name!(image_mean, Option<Vec<f32>>),
+        name!(image_std, Option<Vec<f32>>),
+        name!(context_length, Option<i32>),
+        name!(pad_token, Option<String>),
+        name!(text_cleanup, Option<String>),
+        name!(text_padded, Option<bool>),
+        name!(outputs_normalized, Option<bool>),
+        name!(scoring, Option<String>),
+        name!(logit_scale, Option<f64>),
+        name!(logit_bias, Option<f64>),
+        name!(logit_source, Option<String>),
+        name!(problem, Option<String>),
+    ),
+> {
+    let settings = gucs::settings();
+    let models: Vec<ModelInfo> = or_raise(with_registry(|r| r.list_models(&settings)), "clip_model_layouts");
+    TableIterator::new(models.into_iter().map(move |m| {
+        let relative = |p: &std::path::Path| {
+            Some(p).filter(|p| p.exists()).map(|p| p.strip_prefix(&m.path).unwrap_or(p).display().to_string())
+        };
+        let l = m.details.as_ref();
+        (
+            m.name.clone(),
+            m.layout.to_string(),
+            m.variant.clone(),
+            l.and_then(|l| relative(&l.visual)),
+            l.and_then(|l| relative(&l.textual)),
+            l.and_then(|l| relative(&l.tokenizer)),
+            l.map(|l| l.image.summary(m.image_size.unwrap_or(224))),
+            l.map(|l| l.image.mean.to_vec()),
+            l.map(|l| l.image.std.to_vec()),
+            m.context_length.and_then(|c| i32::try_from(c).ok()),
+            l.map(|l| match &l.text.pad {
+                clip_embed_core::layout::PadToken::Id(id) => format!("id {id}"),
+                clip_embed_core::layout::PadToken::Named(token) => token.clone(),
+            }),
+            l.map(|l| l.text.cleanup.name().to_string()),
+            l.map(|l| !l.text.causal),
+            l.map(|l| l.outputs_normalized),
+            l.map(|l| l.logits.scoring.name().to_string()),
+            l.map(|l| f64::from(l.logits.scale)),
+            l.map(|l| f64::from(l.logits.bias)),
+            l.map(|l| l.logits.source.to_string()),
+            m.problem.clone(),
+        )
+    }))
+}
+
 /// `clip_prepared_models()`: the prepared copies of towers under
 /// `clip_embed.prepared_dir`, their state (`current`, `stale`, `preparing`,
 /// `abandoned`, `incomplete`), size, and whether this backend loaded them.

@@ -144,6 +144,8 @@ def corpus():
     # PNG: every colour type and depth.
     add("png rgb 401x299", save(s(401, 299, 9), "PNG"), "lossless")
     add("png rgb exact 224x224", save(s(224, 224, 10), "PNG"), "lossless")
+    # Tall enough that Pillow 13 runs the vertical pass first in the shorter-side resize (300x900 -> 224x672).
+    add("png tall 300x900", save(s(300, 900, 11), "PNG"), "lossless")
     add("png 16-bit rgb 200x300", png16(s(200, 300, 12)), "lossless")
     add("png 16-bit rgba 240x180", png16(s(240, 180, 13), alpha=True), "lossless")
     add("png 16-bit greyscale 270x190", cv_encode(".png", noise16(270, 190, 1, 37)), "lossless")

@@ -1,6 +1,7 @@
 //! Loads one model folder with clip_embed's own core, as a backend would, runs
 //! both towers once and prints what was detected: scripts/install_model.sh
-//! calls it before a folder is installed under its name.
+//! calls it before a folder is installed under its name. Every variant of the
+//! folder (`name:quantized`, ...) is run and printed.
 //! Usage: inspect_model MODEL_DIR NAME ONNXRUNTIME_LIBRARY [SHOWN_NAME]
 //! Exit status 1, with the reason on stderr, when the folder would not serve.
 use std::io::Cursor;
@@ -39,27 +40,59 @@ fn main() {
     image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 128]))
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("encode a test image");
-    let text = registry
-        .embed_text(&settings, name, "a photo of a cat", true)
-        .unwrap_or_else(|e| fail("the text tower does not run", e));
-    let image =
-        registry.embed_image(&settings, name, &png, true).unwrap_or_else(|e| fail("the vision tower does not run", e));
+    // The folder's models: its plain variant and any others (`name:variant`).
     let rows = registry.list_models(&settings).unwrap_or_else(|e| fail("cannot list the model directory", e));
-    let Some(row) = rows.iter().find(|r| r.name == *name) else {
-        eprintln!("{shown}: not recognised as a model folder");
+    let prefix = format!("{name}:");
+    let variants: Vec<String> =
+        rows.iter().filter(|r| r.name == *name || r.name.starts_with(&prefix)).map(|r| r.name.clone()).collect();
+    if variants.is_empty() {
+        eprintln!("{shown}: not recognised as a model folder (see README, \"Models\", for the layouts)");
         std::process::exit(1);
-    };
-    println!("layout:         {}", row.layout);
-    println!("embedding dim:  text {}, image {}", text.len(), image.len());
-    println!("image size:     {}", row.image_size.map_or("?".into(), |s| s.to_string()));
-    println!("context length: {}", row.context_length.map_or("?".into(), |c| c.to_string()));
-    println!("fingerprint:    {}", row.fingerprint);
-    println!(
-        "load time:      text {:.0} ms, image {:.0} ms",
-        row.text_load_ms.unwrap_or(0.0),
-        row.image_load_ms.unwrap_or(0.0)
-    );
-    if let Some(description) = &row.description {
-        println!("description:    {description}");
+    }
+    for row in rows.iter().filter(|r| variants.contains(&r.name)) {
+        if let Some(problem) = &row.problem {
+            eprintln!("{}: cannot be used: {problem}", row.name.replacen(name.as_str(), shown, 1));
+            std::process::exit(1);
+        }
+    }
+    for model in &variants {
+        let text = registry
+            .embed_text(&settings, model, "a photo of a cat", true)
+            .unwrap_or_else(|e| fail(&format!("{model}: the text tower does not run"), e));
+        let image = registry
+            .embed_image(&settings, model, &png, true)
+            .unwrap_or_else(|e| fail(&format!("{model}: the vision tower does not run"), e));
+        let rows = registry.list_models(&settings).unwrap_or_else(|e| fail("cannot list the model directory", e));
+        let row = rows.iter().find(|r| r.name == *model).expect("listed above");
+        let layout = row.details.as_ref().expect("a model that ran has a layout");
+        let shown_name = model.replacen(name.as_str(), shown, 1);
+        println!("model:          {shown_name}");
+        println!("layout:         {}", row.layout);
+        println!("variant:        {}", if row.variant.is_empty() { "(plain)" } else { row.variant.as_str() });
+        println!("embedding dim:  text {}, image {}", text.len(), image.len());
+        let size = row.image_size.unwrap_or(224);
+        println!("image:          {size}x{size}, {}", layout.image.summary(size));
+        println!(
+            "text:           context {}, cleanup {}, {}",
+            row.context_length.map_or("?".into(), |c| c.to_string()),
+            layout.text.cleanup.name(),
+            if layout.text.causal { "run at its own length" } else { "padded to the context" }
+        );
+        println!(
+            "zero-shot:      {} of {} x cosine + {} ({})",
+            layout.logits.scoring.name(),
+            layout.logits.scale,
+            layout.logits.bias,
+            layout.logits.source
+        );
+        println!("fingerprint:    {}", row.fingerprint);
+        println!(
+            "load time:      text {:.0} ms, image {:.0} ms",
+            row.text_load_ms.unwrap_or(0.0),
+            row.image_load_ms.unwrap_or(0.0)
+        );
+        if let Some(description) = &row.description {
+            println!("description:    {description}");
+        }
     }
 }

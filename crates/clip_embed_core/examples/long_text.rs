@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clip_embed_core::tokenize::{is_blank, ClipTokenizer};
+use clip_embed_core::tokenize::{is_blank, ClipTokenizer, PadToken, TextCleanup};
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
@@ -16,7 +16,9 @@ fn cancelled() -> bool {
 
 fn main() {
     let dir = std::env::var("CLIP_EMBED_MODEL_DIR").unwrap_or("/usr/share/postgresql/15/clip_embed/models".into());
-    let tokenizer = ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, 0).expect("tokenizer");
+    let tokenizer =
+        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, &PadToken::Id(0), TextCleanup::OpenAi)
+            .expect("tokenizer");
     let cases = [
         ("repeat('ab cd ', 8000000)", "ab cd ".repeat(8_000_000)),
         ("10 MB single word", "y".repeat(10 << 20)),

@@ -81,6 +81,29 @@ pub fn zero_shot(image: &[f32], labels: &[Vec<f32>], logit_scale: f64) -> Result
     Ok(scores)
 }
 
+/// SigLIP zero-shot classification: each label's cosine with the image, and
+/// `sigmoid(logit_scale * cosine + logit_bias)` for each label on its own (the
+/// probabilities need not sum to 1: SigLIP is trained on independent
+/// match/no-match decisions), best first; ties keep the labels' order.
+pub fn zero_shot_sigmoid(
+    image: &[f32],
+    labels: &[Vec<f32>],
+    logit_scale: f64,
+    logit_bias: f64,
+) -> Result<Vec<LabelScore>> {
+    let mut scores: Vec<LabelScore> = labels
+        .iter()
+        .enumerate()
+        .map(|(label, l)| {
+            let similarity = cosine_similarity(image, l)?;
+            let probability = 1.0 / (1.0 + (-(logit_scale * similarity + logit_bias)).exp());
+            Ok(LabelScore { label, probability, similarity })
+        })
+        .collect::<Result<_>>()?;
+    scores.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    Ok(scores)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +142,17 @@ mod tests {
         let err = cosine_similarity(&[1.0, 2.0], &[1.0]).unwrap_err();
         assert_eq!(err.to_string(), "different vector dimensions 2 and 1");
         assert!(cosine_similarity(&[], &[]).is_err());
+    }
+
+    #[test]
+    fn zero_shot_sigmoid_scores_each_label_on_its_own() {
+        let image = [1.0, 0.0];
+        let labels = vec![vec![0.0, 1.0], vec![1.0, 0.0]];
+        let scores = zero_shot_sigmoid(&image, &labels, 10.0, -10.0).unwrap();
+        assert_eq!(scores[0].label, 1);
+        // cos 1: sigmoid(10 - 10) = 0.5; cos 0: sigmoid(-10).
+        assert!((scores[0].probability - 0.5).abs() < 1e-12);
+        assert!((scores[1].probability - 1.0 / (1.0 + 10f64.exp())).abs() < 1e-15);
     }
 
     #[test]

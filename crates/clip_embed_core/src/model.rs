@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::decode::check_encoded;
 use crate::error::bounded;
 use crate::error::{io_error, Error, Result};
-use crate::layout::{self, Layout, DEFAULT_LOGIT_SCALE};
+use crate::layout::{self, Layout, Scoring};
 use crate::math::l2_normalize;
-use crate::math::zero_shot;
+use crate::math::{zero_shot, zero_shot_sigmoid};
 use crate::names::validate_model_name;
 use crate::prepared::{self, Origin, TowerSource};
 use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
@@ -73,7 +73,14 @@ impl Settings {
 /// One row of `clip_models()`.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// The model's name: the folder's, and `:variant` for a variant other than the plain one.
     pub name: String,
+    /// The variant ("" for the plain one).
+    pub variant: String,
+    /// The model's layout, where its folder could be read.
+    pub details: Option<Layout>,
+    /// Why the model cannot be used, where it cannot.
+    pub problem: Option<String>,
     pub path: PathBuf,
     /// The family the folder was recognised as (see [`crate::layout`]).
     pub layout: &'static str,
@@ -90,10 +97,13 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    fn unusable(name: String, path: PathBuf, problem: Error) -> ModelInfo {
+    fn unusable(name: String, variant: &str, path: PathBuf, problem: Error) -> ModelInfo {
         ModelInfo {
             name,
-            layout: layout::family_of(&path).map_or("", |family| family.name),
+            variant: variant.to_string(),
+            details: None,
+            problem: Some(problem.to_string()),
+            layout: layout::family_of(&path).ok().flatten().map_or("", |family| family.name),
             path,
             embed_dim: None,
             image_size: None,
@@ -117,6 +127,8 @@ struct TextTower {
 }
 
 struct Model {
+    /// The model's name (folder, and `:variant`), as prepared copies and messages name it.
+    name: String,
     dir: PathBuf,
     layout: Layout,
     visual: Option<Tower>,
@@ -133,7 +145,8 @@ type FileStamp = (PathBuf, u64, Option<SystemTime>);
 /// The loaded runtime and models of one process (a Postgres backend).
 #[derive(Default)]
 pub struct Registry {
-    models: HashMap<PathBuf, Model>,
+    /// By model name (folder and variant).
+    models: HashMap<String, Model>,
     text_cache: TextCache,
     tower_loads: TowerIdentity,
 }
@@ -146,13 +159,13 @@ impl Registry {
 
     /// Embeds one text with the named model's text tower.
     pub fn embed_text(&mut self, settings: &Settings, model: &str, text: &str, normalize: bool) -> Result<Vec<f32>> {
-        let dir = model_path(settings, model)?;
+        let model = model_path(settings, model)?;
         // The cheap part of the tokenizer's own check, before a tower loads for nothing.
         if is_blank(text) {
             return Err(Error::InvalidArgument("text to embed must not be empty".into()));
         }
-        self.ensure_text_tower(settings, &dir)?;
-        let text_tower = self.models.get_mut(&dir).and_then(|m| m.textual.as_mut()).expect("loaded above");
+        self.ensure_text_tower(settings, &model)?;
+        let text_tower = self.models.get_mut(&model.name).and_then(|m| m.textual.as_mut()).expect("loaded above");
         let mut embedding = match self.text_cache.get(text_tower.identity, text) {
             Some(raw) => raw,
             None => {
@@ -168,14 +181,16 @@ impl Registry {
 
     /// Embeds one encoded image with the named model's vision tower.
     pub fn embed_image(&mut self, settings: &Settings, model: &str, bytes: &[u8], normalize: bool) -> Result<Vec<f32>> {
-        let dir = model_path(settings, model)?;
+        let model = model_path(settings, model)?;
         check_encoded(bytes, &settings.limits)?;
-        self.ensure_visual_tower(settings, &dir)?;
-        let model = self.models.get_mut(&dir).expect("loaded above");
+        self.ensure_visual_tower(settings, &model)?;
+        let model = self.models.get_mut(&model.name).expect("loaded above");
         let tower = model.visual.as_mut().expect("loaded above");
         let recipe = &model.layout.image;
         let spec = PixelSpec {
             image_size: recipe.size.or(tower.image_size()).unwrap_or(DEFAULT_IMAGE_SIZE),
+            resize: recipe.resize,
+            filter: recipe.filter,
             mean: recipe.mean,
             std: recipe.std,
         };
@@ -202,7 +217,8 @@ impl Registry {
     /// Zero-shot classification of an image embedding: each label, put into
     /// `template` at `{}`, embedded with the model's text tower (cached like any
     /// text); (label, probability, similarity) best first, the probability a
-    /// softmax of the model's logit scale times the cosine.
+    /// softmax of the model's logit scale times the cosine (CLIP), or a sigmoid
+    /// of that plus the logit bias, per label (SigLIP).
     pub fn classify_embedding(
         &mut self,
         settings: &Settings,
@@ -224,76 +240,84 @@ impl Registry {
         labels: &[String],
         template: &str,
     ) -> Result<Vec<(String, f64, f64)>> {
-        let dir = model_path(settings, model)?;
+        let found = model_path(settings, model)?;
         let label_embeddings = labels
             .iter()
             .map(|label| self.embed_text(settings, model, &template.replace("{}", label), true))
             .collect::<Result<Vec<_>>>()?;
-        let scale = self.model(&settings.model_dir, &dir)?.layout.logit_scale.unwrap_or(DEFAULT_LOGIT_SCALE);
-        let scores = zero_shot(image, &label_embeddings, f64::from(scale))?;
+        let logits = self.model(&settings.model_dir, &found)?.layout.logits;
+        let (scale, bias) = (f64::from(logits.scale), f64::from(logits.bias));
+        let scores = match logits.scoring {
+            Scoring::Softmax => zero_shot(image, &label_embeddings, scale)?,
+            Scoring::Sigmoid => zero_shot_sigmoid(image, &label_embeddings, scale, bias)?,
+        };
         Ok(scores.into_iter().map(|s| (labels[s.label].clone(), s.probability, s.similarity)).collect())
     }
 
-    /// Every model folder under the model directory, with what this registry has loaded.
+    /// Every model under the model directory (each variant of a folder its
+    /// own row), with what this registry has loaded.
     pub fn list_models(&mut self, settings: &Settings) -> Result<Vec<ModelInfo>> {
-        let entries =
-            std::fs::read_dir(&settings.model_dir).map_err(|e| io_error("model directory", &settings.model_dir, e))?;
-        let mut names: Vec<String> = entries
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| layout::family_of(&entry.path()).is_some())
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| validate_model_name(name).is_ok())
-            .collect();
-        names.sort();
-        let mut rows = Vec::with_capacity(names.len());
-        for name in names {
-            let dir = settings.model_dir.join(&name);
-            let model = match self.model(&settings.model_dir, &dir) {
-                Ok(model) => model,
+        let mut rows = Vec::new();
+        for (folder, dir) in model_folders(&settings.model_dir)? {
+            let family = match layout::family_of(&dir) {
+                Ok(family) => family.expect("model_folders lists recognised folders"),
                 Err(problem) => {
                     // One unusable folder must not hide the others.
-                    rows.push(ModelInfo::unusable(name, dir, problem));
+                    rows.push(ModelInfo::unusable(folder, "", dir, problem));
                     continue;
                 }
             };
-            let fingerprint = match model.fingerprint() {
-                Ok(fingerprint) => fingerprint,
-                Err(problem) => {
-                    rows.push(ModelInfo::unusable(name, dir, problem));
-                    continue;
-                }
-            };
-            let visual = model.visual.as_ref();
-            let textual = model.textual.as_ref();
-            rows.push(ModelInfo {
-                name,
-                layout: model.layout.family,
-                embed_dim: model
-                    .layout
-                    .embed_dim
-                    .or(visual.and_then(|t| t.output_dim))
-                    .or(textual.and_then(|t| t.tower.output_dim)),
-                image_size: model.layout.image.size.or(visual.and_then(Tower::image_size)),
-                context_length: model.layout.text.context_length.or(textual.map(|t| t.tokenizer.context_length())),
-                fingerprint,
-                description: model.layout.description.clone(),
-                text_load_ms: textual.map(|t| t.tower.load_time.as_secs_f64() * 1e3),
-                image_load_ms: visual.map(|t| t.load_time.as_secs_f64() * 1e3),
-                path: dir,
-            });
+            for variant in (family.variants)(&dir) {
+                let name = layout::model_name(&folder, &variant);
+                let found = ModelRef { name: name.clone(), dir: dir.clone(), variant: variant.clone() };
+                let model = match self.model(&settings.model_dir, &found) {
+                    Ok(model) => model,
+                    Err(problem) => {
+                        rows.push(ModelInfo::unusable(name, &variant, dir.clone(), problem));
+                        continue;
+                    }
+                };
+                let fingerprint = match model.fingerprint() {
+                    Ok(fingerprint) => fingerprint,
+                    Err(problem) => {
+                        rows.push(ModelInfo::unusable(name, &variant, dir.clone(), problem));
+                        continue;
+                    }
+                };
+                let visual = model.visual.as_ref();
+                let textual = model.textual.as_ref();
+                rows.push(ModelInfo {
+                    name,
+                    variant,
+                    details: Some(model.layout.clone()),
+                    problem: None,
+                    layout: model.layout.family,
+                    embed_dim: model
+                        .layout
+                        .embed_dim
+                        .or(visual.and_then(|t| t.output_dim))
+                        .or(textual.and_then(|t| t.tower.output_dim)),
+                    image_size: model.layout.image.size.or(visual.and_then(Tower::image_size)),
+                    context_length: model.layout.text.context_length.or(textual.map(|t| t.tokenizer.context_length())),
+                    fingerprint,
+                    description: model.layout.description.clone(),
+                    text_load_ms: textual.map(|t| t.tower.load_time.as_secs_f64() * 1e3),
+                    image_load_ms: visual.map(|t| t.load_time.as_secs_f64() * 1e3),
+                    path: dir.clone(),
+                });
+            }
         }
         Ok(rows)
     }
 
-    fn model(&mut self, model_dir: &Path, dir: &Path) -> Result<&mut Model> {
-        if !self.models.contains_key(dir) {
-            let family = layout::family_of(dir).ok_or_else(|| Error::UnknownModel {
-                name: dir.file_name().unwrap_or_default().to_string_lossy().into_owned(),
-                dir: model_dir.to_path_buf(),
-            })?;
-            let layout = (family.describe)(dir, model_dir)?;
+    fn model(&mut self, model_dir: &Path, found: &ModelRef) -> Result<&mut Model> {
+        if !self.models.contains_key(&found.name) {
+            let family = layout::family_of(&found.dir)?
+                .ok_or_else(|| Error::UnknownModel { name: found.name.clone(), dir: model_dir.to_path_buf() })?;
+            let layout = (family.describe)(&found.dir, model_dir, &found.variant)?;
             let model = Model {
-                dir: dir.to_path_buf(),
+                name: found.name.clone(),
+                dir: found.dir.clone(),
                 layout,
                 visual: None,
                 textual: None,
@@ -301,22 +325,22 @@ impl Registry {
                 textual_origin: Origin::Original,
                 fingerprint: None,
             };
-            self.models.insert(dir.to_path_buf(), model);
+            self.models.insert(found.name.clone(), model);
         }
-        Ok(self.models.get_mut(dir).expect("inserted above"))
+        Ok(self.models.get_mut(&found.name).expect("inserted above"))
     }
 
-    fn ensure_visual_tower(&mut self, settings: &Settings, dir: &Path) -> Result<()> {
+    fn ensure_visual_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
         let threads = settings.intra_op_threads;
-        if self.models.get(dir).and_then(|m| m.visual.as_ref()).is_some_and(|t| t.threads == threads) {
+        if self.models.get(&found.name).and_then(|m| m.visual.as_ref()).is_some_and(|t| t.threads == threads) {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
-        let model = self.model(&settings.model_dir, dir)?;
+        let model = self.model(&settings.model_dir, found)?;
         model.visual = None;
         let layout = &model.layout;
         let source = TowerSource {
-            model: &model_name(dir),
+            model: &model.name,
             path: &layout.visual,
             kind: TowerKind::Visual,
             bind: layout.bind_visual,
@@ -339,17 +363,17 @@ impl Registry {
         Ok(())
     }
 
-    fn ensure_text_tower(&mut self, settings: &Settings, dir: &Path) -> Result<()> {
+    fn ensure_text_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
         let threads = settings.intra_op_threads;
-        if self.models.get(dir).and_then(|m| m.textual.as_ref()).is_some_and(|t| t.tower.threads == threads) {
+        if self.models.get(&found.name).and_then(|m| m.textual.as_ref()).is_some_and(|t| t.tower.threads == threads) {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
-        let model = self.model(&settings.model_dir, dir)?;
+        let model = self.model(&settings.model_dir, found)?;
         model.textual = None;
         let layout = &model.layout;
         let source = TowerSource {
-            model: &model_name(dir),
+            model: &model.name,
             path: &layout.textual,
             kind: TowerKind::Textual,
             bind: layout.bind_textual,
@@ -361,7 +385,7 @@ impl Registry {
             let tokenizer = crate::session::with_signals_blocked(|| {
                 scope.spawn(|| {
                     let slots = layout.text.context_length.unwrap_or(DEFAULT_CONTEXT_LENGTH);
-                    ClipTokenizer::from_file(&layout.tokenizer, slots, layout.text.pad_id)
+                    ClipTokenizer::from_file(&layout.tokenizer, slots, &layout.text.pad, layout.text.cleanup)
                 })
             });
             let tower = load_tower(settings, runtime, &source);
@@ -386,7 +410,7 @@ impl Registry {
         model.check_dim(tower.output_dim)?;
         self.tower_loads += 1;
         let identity = self.tower_loads;
-        let model = self.models.get_mut(dir).expect("loaded above");
+        let model = self.models.get_mut(&found.name).expect("loaded above");
         model.textual = Some(TextTower { tower, tokenizer, identity });
         model.textual_origin = origin;
         release_freed_memory();
@@ -473,19 +497,40 @@ fn release_freed_memory() {
     }
 }
 
-/// A model folder's name.
-fn model_name(dir: &Path) -> String {
-    dir.file_name().unwrap_or_default().to_string_lossy().into_owned()
+/// A model, found: its name, folder and variant.
+struct ModelRef {
+    name: String,
+    dir: PathBuf,
+    variant: String,
 }
 
-/// The folder of model `name`, checked to exist.
-fn model_path(settings: &Settings, name: &str) -> Result<PathBuf> {
-    validate_model_name(name)?;
-    let dir = settings.model_dir.join(name);
-    if layout::family_of(&dir).is_none() {
-        return Err(Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() });
+/// The model named `name` (`folder` or `folder:variant`), checked to exist.
+fn model_path(settings: &Settings, name: &str) -> Result<ModelRef> {
+    let (folder, variant) = layout::split_model_name(name);
+    validate_model_name(folder).map_err(|_| Error::InvalidModelName(name.to_string()))?;
+    let dir = settings.model_dir.join(folder);
+    let unknown = || Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() };
+    let family = layout::family_of(&dir)?.ok_or_else(unknown)?;
+    if name.ends_with(':') {
+        return Err(Error::InvalidModelName(name.to_string()));
     }
-    Ok(dir)
+    if !(family.variants)(&dir).iter().any(|v| v == variant) {
+        return Err(unknown());
+    }
+    Ok(ModelRef { name: name.to_string(), dir, variant: variant.to_string() })
+}
+
+/// The folders under the model directory that some family recognises, by name.
+fn model_folders(model_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(model_dir).map_err(|e| io_error("model directory", model_dir, e))?;
+    let mut folders: Vec<(String, PathBuf)> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| layout::looks_like_model(&entry.path()))
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
+        .filter(|(name, _)| validate_model_name(name).is_ok())
+        .collect();
+    folders.sort();
+    Ok(folders)
 }
 
 /// The rules for `clip_classify`'s labels: at least one, none blank, no

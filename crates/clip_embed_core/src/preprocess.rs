@@ -1,16 +1,25 @@
-//! CLIP image preprocessing, as OpenAI's `clip.load(...)[1]` (`_transform`) does it
-//! on the RGB image the seed decodes ([`crate::decode`]): `Resize(S, BICUBIC)`
-//! of the shorter side, `CenterCrop(S)`, `ToTensor()`, `Normalize(mean, std)`,
-//! laid out NCHW.
+//! CLIP image preprocessing on the RGB image the seed decodes
+//! ([`crate::decode`]); decoding is common to every model family, the
+//! geometry is the family's ([`Resize`], [`Filter`], size, mean and std):
+//! - OpenAI's `_transform` and open_clip's "shortest": `Resize(S, BICUBIC)` of
+//!   the shorter side, `CenterCrop(S)` (torchvision's rounding), `ToTensor()`,
+//!   `Normalize(mean, std)`;
+//! - transformers' `CLIPImageProcessor`: the same steps with its own rounding
+//!   of the crop offset (floor), and a shorter side that may exceed the crop;
+//! - Immich's `resize_pil` + `crop_pil`: the long side computed from the
+//!   aspect ratio in floating point, crop offset floored;
+//! - "squash" (SigLIP's processors, open_clip's `resize_mode: squash`): straight
+//!   to S×S, aspect ratio not kept.
 //!
 //! The image is 8-bit RGB by then (the seed wraps OpenCV's array with
-//! `PIL.Image.fromarray`), so PIL resizes it in mode "RGB": bicubic is a port of
-//! Pillow's own resampler ([`crate::pil_resample`]), and lossless images give
-//! the reference's bytes exactly.
+//! `PIL.Image.fromarray`; every family's reference resizes a PIL image in mode
+//! "RGB"), so the resamplers are a port of Pillow's own ([`crate::pil_resample`]),
+//! and lossless images give the reference's bytes exactly.
 
 use crate::decode::decode_rgb;
 use crate::error::{Error, Result};
-use crate::pil_resample::resize_bicubic_window;
+use crate::pil_resample::resize_window;
+pub use crate::pil_resample::Filter;
 
 /// OpenAI CLIP's per-channel normalisation mean (RGB).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -28,11 +37,39 @@ pub struct ImageLimits {
     pub max_pixels: u64,
 }
 
+/// How an image becomes a square of the input's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// The shorter side to `shortest` (the input's side where None), then a
+    /// centre crop of the input's side; `rounding` says whose arithmetic.
+    ShortestThenCrop { shortest: Option<u32>, rounding: Rounding },
+    /// Straight to S×S, the aspect ratio not kept.
+    Squash,
+}
+
+/// Whose integer arithmetic sizes the resize and places the crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    /// torchvision (OpenAI, open_clip): long side `int(S * long / short)`, crop
+    /// offset `int(round((d - S) / 2.0))`, half to even.
+    Torchvision,
+    /// transformers' `get_resize_output_image_size` and `center_crop`: the same
+    /// long side, crop offset `(d - S) // 2`.
+    Transformers,
+    /// Immich's `resize_pil`/`crop_pil`: long side `int((long / short) * S)` in
+    /// floating point, crop offset `int(d / 2 - S / 2)` (a floor).
+    Immich,
+}
+
 /// How the vision tower wants its pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PixelSpec {
     /// Side of the square input (224 for ViT-B/16).
     pub image_size: u32,
+    /// How the image is brought to that side.
+    pub resize: Resize,
+    /// PIL's resampling filter.
+    pub filter: Filter,
     /// Per-channel mean, RGB.
     pub mean: [f32; 3],
     /// Per-channel standard deviation, RGB.
@@ -44,19 +81,26 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
     let image = decode_rgb(bytes, limits)?;
     let (width, height) = image.dimensions();
     let size = spec.image_size;
-    let (resized_w, resized_h) = shorter_side_resize(width, height, size);
-    if u64::from(resized_w) * u64::from(resized_h) > limits.max_pixels {
-        return Err(Error::LimitExceeded(format!(
-            "image of {width}x{height} pixels would resize to {resized_w}x{resized_h}, over clip_embed.max_image_pixels ({})",
-            limits.max_pixels
-        )));
-    }
-    // torchvision CenterCrop: int(round((h - S) / 2.0)), Python's round-half-even.
-    let top = round_half_even_half(resized_h - size);
-    let left = round_half_even_half(resized_w - size);
+    let (resized, window) = match spec.resize {
+        Resize::Squash => ((size, size), (0, 0)),
+        Resize::ShortestThenCrop { shortest, rounding } => {
+            let (resized_w, resized_h) = shorter_side_resize(width, height, shortest.unwrap_or(size), rounding);
+            if u64::from(resized_w) * u64::from(resized_h) > limits.max_pixels {
+                return Err(Error::LimitExceeded(format!(
+                    "image of {width}x{height} pixels would resize to {resized_w}x{resized_h}, over clip_embed.max_image_pixels ({})",
+                    limits.max_pixels
+                )));
+            }
+            let offset = |d: u32| match rounding {
+                Rounding::Torchvision => round_half_even_half(d - size),
+                Rounding::Transformers | Rounding::Immich => (d - size) / 2,
+            };
+            ((resized_w, resized_h), (offset(resized_w), offset(resized_h)))
+        }
+    };
     // A same-size resize is a no-op in PIL, and in the resampler.
     let window =
-        resize_bicubic_window(image.as_raw(), 3, (width, height), (resized_w, resized_h), (left, top, size, size));
+        resize_window(image.as_raw(), 3, spec.filter, (width, height), resized, (window.0, window.1, size, size));
     let plane = (size * size) as usize;
     let mut out = vec![0f32; 3 * plane];
     // ToTensor then Normalize, in f32 and in the reference's order of operations.
@@ -68,14 +112,21 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
     Ok(out)
 }
 
-/// torchvision's `Resize(int)`: the shorter side becomes `size`, the longer
-/// `int(size * long / short)` (truncated).
-fn shorter_side_resize(width: u32, height: u32, size: u32) -> (u32, u32) {
-    let long_side = |long: u32, short: u32| (u64::from(size) * u64::from(long) / u64::from(short)) as u32;
-    if width <= height {
-        (size, long_side(height, width))
+/// The size after the shorter side becomes `size`, the longer in `rounding`'s
+/// arithmetic (never below `size`: the crop must fit).
+fn shorter_side_resize(width: u32, height: u32, size: u32, rounding: Rounding) -> (u32, u32) {
+    let long_side = |long: u32, short: u32| match rounding {
+        Rounding::Torchvision | Rounding::Transformers => (u64::from(size) * u64::from(long) / u64::from(short)) as u32,
+        Rounding::Immich => ((f64::from(long) / f64::from(short)) * f64::from(size)) as u32,
+    };
+    let portrait = match rounding {
+        Rounding::Immich => width < height,
+        _ => width <= height,
+    };
+    if portrait {
+        (size, long_side(height, width).max(size))
     } else {
-        (long_side(width, height), size)
+        (long_side(width, height).max(size), size)
     }
 }
 
@@ -95,10 +146,19 @@ mod tests {
 
     #[test]
     fn shorter_side_resize_truncates_the_long_side_like_torchvision() {
-        assert_eq!(shorter_side_resize(640, 480, 224), (298, 224)); // 224*640/480 = 298.67
-        assert_eq!(shorter_side_resize(480, 640, 224), (224, 298));
-        assert_eq!(shorter_side_resize(300, 300, 224), (224, 224));
-        assert_eq!(shorter_side_resize(1, 3, 224), (224, 672));
+        let torchvision = |w, h| shorter_side_resize(w, h, 224, Rounding::Torchvision);
+        assert_eq!(torchvision(640, 480), (298, 224)); // 224*640/480 = 298.67
+        assert_eq!(torchvision(480, 640), (224, 298));
+        assert_eq!(torchvision(300, 300), (224, 224));
+        assert_eq!(torchvision(1, 3), (224, 672));
+    }
+
+    #[test]
+    fn immich_computes_the_ratio_first_in_floating_point() {
+        // (115 / 112) * 224 = 229.99999999999997 in f64: Python's int() gives 229, 224 * 115 // 112 = 230.
+        assert_eq!(shorter_side_resize(115, 112, 224, Rounding::Immich), (229, 224));
+        assert_eq!(shorter_side_resize(115, 112, 224, Rounding::Transformers), (230, 224));
+        assert_eq!(shorter_side_resize(640, 480, 224, Rounding::Immich), (298, 224));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::path::Path;
 use tokenizers::Tokenizer;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::{io_error, Error, Result};
+use crate::error::{bounded, io_error, Error, Result};
 use crate::session::CancelCheck;
 
 /// OpenAI's `<|startoftext|>` id in the 49,408-token CLIP vocabulary.
@@ -45,6 +45,73 @@ const CHUNK_BYTES: usize = 4 * 1024;
 /// a run made mostly of characters that cleaning deletes can differ.
 const MAX_RUN_BYTES: usize = 64 * 1024;
 
+/// What fills a text's slots after its last token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PadToken {
+    /// A fixed id (`clip.tokenize` pads with 0).
+    Id(i64),
+    /// A token of the tokenizer, by its text (`tokenizer_config.json`'s
+    /// `pad_token`): Immich and transformers look its id up the same way.
+    Named(String),
+}
+
+/// What a family does to a text before the tokenizer's own normaliser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextCleanup {
+    /// OpenAI's `clip.tokenize`: ftfy's character fixes and HTML unescaping
+    /// ([`clean_text`]); start and end tokens added here.
+    OpenAi,
+    /// Nothing: transformers' fast tokenizers and transformers.js apply only
+    /// `tokenizer.json` (its normaliser, and its post-processor's special tokens).
+    TokenizerOnly,
+    /// Immich's `clean_text`: `" ".join(text.split())`.
+    Whitespace,
+    /// Immich's `clean_text(canonicalize=True)` (open_clip's SigLIP configs
+    /// say `"clean": "canonicalize"`): whitespace joined, ASCII punctuation
+    /// removed, `lower()`.
+    Canonicalize,
+}
+
+impl TextCleanup {
+    /// The name `clip_model_layouts()` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextCleanup::OpenAi => "openai (ftfy, html)",
+            TextCleanup::TokenizerOnly => "tokenizer.json",
+            TextCleanup::Whitespace => "whitespace",
+            TextCleanup::Canonicalize => "canonicalize",
+        }
+    }
+
+    /// The cleaned text, for the families whose cleanup is a plain string function.
+    fn apply(self, text: &str) -> String {
+        match self {
+            TextCleanup::OpenAi | TextCleanup::TokenizerOnly => text.to_string(),
+            TextCleanup::Whitespace => python_split_join(text),
+            TextCleanup::Canonicalize => {
+                python_split_join(text).chars().filter(|c| !c.is_ascii_punctuation()).collect::<String>().to_lowercase()
+            }
+        }
+    }
+}
+
+/// Python's `" ".join(text.split())`: `str.split()` also splits at the
+/// separators U+001C..U+001F, which Rust's `char::is_whitespace` leaves out.
+fn python_split_join(text: &str) -> String {
+    let is_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+    text.split(is_space).filter(|word| !word.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// Bytes of text the generic path ([`ClipTokenizer::encode_counted`] for
+/// families other than OpenAI) tokenizes first; it takes four times as much
+/// until the context is full, up to [`GENERIC_MAX_BYTES`].
+const GENERIC_FIRST_BYTES: usize = 4 * 1024;
+/// The most text the generic path tokenizes: 4 MiB takes ~0.1 s. A cut falls
+/// at whitespace, so the words before it tokenize as in the whole text; only
+/// a text whose first 4 MiB hold no whitespace and fewer tokens than the
+/// context could differ from the whole text's tokens.
+const GENERIC_MAX_BYTES: usize = 4 << 20;
+
 /// A loaded CLIP tokenizer with its context length and pad id.
 pub struct ClipTokenizer {
     tokenizer: Tokenizer,
@@ -52,23 +119,42 @@ pub struct ClipTokenizer {
     end_of_text: u32,
     context_length: usize,
     pad_id: i64,
+    cleanup: TextCleanup,
+    /// Generic path: the ids the tokenizer's post-processor puts before and after the text.
+    framing: (Vec<i64>, Vec<i64>),
 }
 
 impl ClipTokenizer {
     /// Loads a Hugging Face `tokenizer.json` (the file `tools/build_tokenizer.py`
     /// writes, or the one shipped with `openai/clip-vit-*` models); slots after
     /// the end-of-text token hold `pad_id` (the model family says which).
-    pub fn from_file(path: &Path, context_length: usize, pad_id: i64) -> Result<Self> {
+    pub fn from_file(path: &Path, context_length: usize, pad: &PadToken, cleanup: TextCleanup) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| io_error("tokenizer file", path, e))?;
-        let tokenizer = Tokenizer::from_bytes(&bytes)
-            .map_err(|e| Error::InvalidModel(format!("invalid tokenizer file \"{}\": {e}", path.display())))?;
+        let invalid =
+            |what: String| Error::InvalidModel(format!("invalid tokenizer file \"{}\": {what}", path.display()));
+        let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
         let special = |name: &str, fallback: u32| tokenizer.token_to_id(name).unwrap_or(fallback);
         let start_of_text = special("<|startoftext|>", START_OF_TEXT);
         let end_of_text = special("<|endoftext|>", END_OF_TEXT);
         if context_length < 2 {
             return Err(Error::InvalidModel(format!("context length {context_length} is below 2")));
         }
-        Ok(ClipTokenizer { tokenizer, start_of_text, end_of_text, context_length, pad_id })
+        let pad_id = match pad {
+            PadToken::Id(id) => *id,
+            PadToken::Named(token) => match tokenizer.token_to_id(token) {
+                Some(id) => i64::from(id),
+                None => return Err(invalid(format!("it has no pad token \"{}\"", bounded(token)))),
+            },
+        };
+        let framing = if cleanup == TextCleanup::OpenAi {
+            (Vec::new(), Vec::new())
+        } else {
+            framing(&tokenizer).map_err(invalid)?
+        };
+        if framing.0.len() + framing.1.len() >= context_length {
+            return Err(invalid(format!("its special tokens fill the context of {context_length}")));
+        }
+        Ok(ClipTokenizer { tokenizer, start_of_text, end_of_text, context_length, pad_id, cleanup, framing })
     }
 
     /// The same tokenizer for a tower of `context_length` slots.
@@ -102,6 +188,9 @@ impl ClipTokenizer {
     /// [`encode`](Self::encode), and how many of the slots are the text's
     /// (start to end of text): an attention mask covers those.
     pub fn encode_counted(&self, text: &str, cancel: Option<CancelCheck>) -> Result<(Vec<i64>, usize)> {
+        if self.cleanup != TextCleanup::OpenAi {
+            return self.encode_generic(text, cancel);
+        }
         let body_room = self.context_length - 2;
         let mut ids = Vec::with_capacity(self.context_length);
         ids.push(i64::from(self.start_of_text));
@@ -126,6 +215,80 @@ impl ClipTokenizer {
         ids.resize(self.context_length, self.pad_id);
         Ok((ids, real))
     }
+}
+
+impl ClipTokenizer {
+    /// Every family but OpenAI's: the family's cleanup, then `tokenizer.json`
+    /// as transformers/Immich apply it (normaliser, pre-tokenizer, model, the
+    /// post-processor's special tokens), truncated to the context keeping the
+    /// special tokens, padded with the pad id. Bounded like the OpenAI path:
+    /// a prefix cut at whitespace is tokenized, four times longer each time,
+    /// until it gives more tokens than fit.
+    fn encode_generic(&self, text: &str, cancel: Option<CancelCheck>) -> Result<(Vec<i64>, usize)> {
+        let (prefix, suffix) = &self.framing;
+        let room = self.context_length - prefix.len() - suffix.len();
+        let mut budget = GENERIC_FIRST_BYTES;
+        let body = loop {
+            if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+                return Err(Error::Cancelled);
+            }
+            let (piece, whole) = prefix_at_whitespace(text, budget);
+            let cleaned = self.cleanup.apply(piece);
+            let encoding = self
+                .tokenizer
+                .encode_fast(cleaned.as_str(), false)
+                .map_err(|e| Error::InvalidArgument(format!("could not tokenize text: {e}")))?;
+            let ids = encoding.get_ids();
+            // One token more than fits: a cut may leave a trailing piece (a lone "▁").
+            if whole || ids.len() > room + 1 || budget >= GENERIC_MAX_BYTES {
+                break ids.iter().take(room).map(|&id| i64::from(id)).collect::<Vec<_>>();
+            }
+            budget *= 4;
+        };
+        if body.is_empty() {
+            // Blank, or nothing left once cleaned (SigLIP's canonicalisation removes punctuation).
+            return Err(Error::InvalidArgument(format!(
+                "text to embed must not be empty (it has no tokens after the model's text cleanup, {})",
+                self.cleanup.name()
+            )));
+        }
+        let mut ids = Vec::with_capacity(self.context_length);
+        ids.extend_from_slice(prefix);
+        ids.extend(body);
+        ids.extend_from_slice(suffix);
+        let real = ids.len();
+        ids.resize(self.context_length, self.pad_id);
+        Ok((ids, real))
+    }
+}
+
+/// The ids a tokenizer's post-processor adds before and after a text (CLIP's
+/// start and end tokens, SigLIP's `</s>` after), found by encoding a probe with
+/// and without them.
+fn framing(tokenizer: &Tokenizer) -> std::result::Result<(Vec<i64>, Vec<i64>), String> {
+    let encode = |special: bool| {
+        tokenizer.encode_fast("a", special).map(|e| e.get_ids().iter().map(|&id| i64::from(id)).collect::<Vec<_>>())
+    };
+    let plain = encode(false).map_err(|e| e.to_string())?;
+    let framed = encode(true).map_err(|e| e.to_string())?;
+    let at = (0..=framed.len().saturating_sub(plain.len()))
+        .find(|&at| framed[at..].starts_with(&plain))
+        .ok_or("its post-processor changes the text's own tokens")?;
+    Ok((framed[..at].to_vec(), framed[at + plain.len()..].to_vec()))
+}
+
+/// The text up to about `budget` bytes, cut just before whitespace where the
+/// text goes on, and whether that is the whole text.
+fn prefix_at_whitespace(text: &str, budget: usize) -> (&str, bool) {
+    if text.len() <= budget {
+        return (text, true);
+    }
+    let mut end = budget;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text[..end].rfind(char::is_whitespace).filter(|&at| at > 0).unwrap_or(end);
+    (&text[..cut], false)
 }
 
 /// Bytes of token-less characters skipped, or of ftfy segments entered, per
@@ -467,7 +630,59 @@ mod tests {
     fn installed_tokenizer() -> ClipTokenizer {
         let dir = std::env::var("CLIP_EMBED_MODEL_DIR")
             .unwrap_or_else(|_| "/usr/share/postgresql/15/clip_embed/models".into());
-        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, 0).expect("run scripts/setup.sh")
+        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, &PadToken::Id(0), TextCleanup::OpenAi)
+            .expect("run scripts/setup.sh")
+    }
+
+    /// The installed CLIP tokenizer as a Hugging Face or Immich family loads it.
+    fn generic_tokenizer(cleanup: TextCleanup) -> ClipTokenizer {
+        let dir = std::env::var("CLIP_EMBED_MODEL_DIR")
+            .unwrap_or_else(|_| "/usr/share/postgresql/15/clip_embed/models".into());
+        let pad = PadToken::Named("<|endoftext|>".into());
+        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, &pad, cleanup)
+            .expect("run scripts/setup.sh")
+    }
+
+    #[test]
+    fn immich_cleanups_are_pythons() {
+        assert_eq!(TextCleanup::Whitespace.apply(" a\u{1c}b \t c\n"), "a b c");
+        assert_eq!(TextCleanup::Canonicalize.apply("  A Red,  Circle!! "), "a red circle");
+        assert_eq!(TextCleanup::Canonicalize.apply("Straße_Ü"), "straßeü");
+        assert_eq!(TextCleanup::TokenizerOnly.apply(" As Is! "), " As Is! ");
+    }
+
+    #[test]
+    fn the_post_processors_special_tokens_frame_the_text() {
+        let t = generic_tokenizer(TextCleanup::TokenizerOnly);
+        assert_eq!(t.framing, (vec![i64::from(START_OF_TEXT)], vec![i64::from(END_OF_TEXT)]));
+        let (ids, real) = t.encode_counted("a photo of a cat", None).unwrap();
+        assert_eq!(&ids[..real], &[49406, 320, 1125, 539, 320, 2368, 49407]);
+        assert!(ids[real..].iter().all(|&id| id == 49407), "padded with <|endoftext|>");
+    }
+
+    #[test]
+    fn generic_reading_is_bounded_and_equals_the_whole_text() {
+        let t = generic_tokenizer(TextCleanup::Whitespace);
+        let whole = |text: &str| -> Vec<i64> {
+            let cleaned = TextCleanup::Whitespace.apply(text);
+            let ids = t.tokenizer.encode_fast(cleaned.as_str(), false).unwrap().get_ids().to_vec();
+            let mut out = vec![i64::from(START_OF_TEXT)];
+            out.extend(ids.iter().take(75).map(|&id| i64::from(id)));
+            out.push(i64::from(END_OF_TEXT));
+            out.resize(77, i64::from(END_OF_TEXT));
+            out
+        };
+        for text in [
+            "a red circle ".repeat(20_000),
+            format!("{}a cat after blanks", " \t\n".repeat(100_000)),
+            "x".repeat(100_000),
+            format!("{} tail", "abc".repeat(40_000)),
+        ] {
+            let (ids, _) = t.encode_counted(&text, None).unwrap();
+            assert_eq!(ids, whole(&text), "{}", &text[..40]);
+        }
+        let err = t.encode_counted(" \t ", None).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
     }
 
     /// What `encode` computed before it was bounded: the whole text cleaned, then tokenized.

@@ -2,12 +2,18 @@
 //! (tools/make_golden.py: OpenCV's decoding, OpenAI's transform at n_px = 64).
 mod common;
 
-use clip_embed_core::preprocess::{preprocess, ImageLimits, PixelSpec, CLIP_MEAN, CLIP_STD};
+use clip_embed_core::preprocess::{preprocess, Filter, ImageLimits, PixelSpec, Resize, Rounding, CLIP_MEAN, CLIP_STD};
 
 const N_PX: u32 = 64;
 
 fn spec() -> PixelSpec {
-    PixelSpec { image_size: N_PX, mean: CLIP_MEAN, std: CLIP_STD }
+    PixelSpec {
+        image_size: N_PX,
+        resize: Resize::ShortestThenCrop { shortest: None, rounding: Rounding::Torchvision },
+        filter: Filter::Bicubic,
+        mean: CLIP_MEAN,
+        std: CLIP_STD,
+    }
 }
 
 fn limits() -> ImageLimits {

@@ -1,11 +1,12 @@
 //! Tokenizer ids against OpenAI's tokenizer, on the tokenizer.json set-up builds.
 mod common;
 
-use clip_embed_core::tokenize::{is_blank, ClipTokenizer, END_OF_TEXT, START_OF_TEXT};
+use clip_embed_core::tokenize::{is_blank, ClipTokenizer, PadToken, TextCleanup, END_OF_TEXT, START_OF_TEXT};
 use clip_embed_core::ErrorKind;
 
 fn tokenizer() -> ClipTokenizer {
-    ClipTokenizer::from_file(&common::model_dir().join("tokenizer.json"), 77, 0).unwrap()
+    ClipTokenizer::from_file(&common::model_dir().join("tokenizer.json"), 77, &PadToken::Id(0), TextCleanup::OpenAi)
+        .unwrap()
 }
 
 fn encode(text: &str) -> Vec<i64> {
@@ -36,7 +37,13 @@ fn output_is_padded_to_the_context_length() {
 
 #[test]
 fn padding_uses_the_family_pad_id_and_the_real_length_is_counted() {
-    let t = ClipTokenizer::from_file(&common::model_dir().join("tokenizer.json"), 16, 49407).unwrap();
+    let t = ClipTokenizer::from_file(
+        &common::model_dir().join("tokenizer.json"),
+        16,
+        &PadToken::Id(49407),
+        TextCleanup::OpenAi,
+    )
+    .unwrap();
     // OpenAI's tokenizer gives [343, 0, 1, 349] for 'x !"~': id 0 ('!' inside a
     // punctuation word) is a real token, which a mask by id would hide.
     let (ids, real) = t.encode_counted("x !\"~", None).unwrap();

@@ -9,7 +9,10 @@ use std::path::Path;
 use ort::value::TensorElementType;
 use serde::Deserialize;
 
-use super::{Binding, Family, ImageRecipe, Layout, Signature, TextRecipe};
+use super::{
+    Binding, Family, Filter, ImageRecipe, Layout, Logits, PadToken, Resize, Rounding, Scoring, Signature, TextCleanup,
+    TextRecipe, DEFAULT_LOGIT_SCALE,
+};
 use crate::error::{io_error, Error, Result};
 use crate::preprocess::{CLIP_MEAN, CLIP_STD};
 
@@ -23,13 +26,14 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const CONFIG_FILE: &str = "clip_config.json";
 
 /// The family as the registry sees it.
-pub const FAMILY: Family = Family { name: "openai", recognises, describe };
+pub const FAMILY: Family =
+    Family { name: "openai", marker: "visual.onnx, textual.onnx", recognises, variants: super::plain_only, describe };
 
 fn recognises(dir: &Path) -> bool {
     dir.join(VISUAL_FILE).exists() || dir.join(TEXTUAL_FILE).exists()
 }
 
-fn describe(dir: &Path, model_dir: &Path) -> Result<Layout> {
+fn describe(dir: &Path, model_dir: &Path, _variant: &str) -> Result<Layout> {
     let config = ModelConfig::load(dir)?;
     let present = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
     let tokenizer = present(TOKENIZER_FILE).unwrap_or_else(|| model_dir.join(TOKENIZER_FILE));
@@ -44,17 +48,36 @@ fn describe(dir: &Path, model_dir: &Path) -> Result<Layout> {
     .collect();
     Ok(Layout {
         family: FAMILY.name,
+        variant: String::new(),
         visual: dir.join(VISUAL_FILE),
         textual: dir.join(TEXTUAL_FILE),
         tokenizer,
         files,
         config_file: dir.join(CONFIG_FILE),
         embed_dim: config.embed_dim,
-        image: ImageRecipe { size: config.image_size, mean: config.mean(), std: config.std() },
+        // OpenAI's _transform: Resize(S, BICUBIC), CenterCrop(S) (torchvision).
+        image: ImageRecipe {
+            size: config.image_size,
+            resize: Resize::ShortestThenCrop { shortest: None, rounding: Rounding::Torchvision },
+            filter: Filter::Bicubic,
+            mean: config.mean(),
+            std: config.std(),
+        },
         // clip.tokenize pads with zeros.
         // Causal, pooled at the end-of-text token (the argmax of the ids).
-        text: TextRecipe { context_length: config.context_length, pad_id: 0, causal: true },
-        logit_scale: config.logit_scale,
+        text: TextRecipe {
+            context_length: config.context_length,
+            pad: PadToken::Id(0),
+            cleanup: TextCleanup::OpenAi,
+            causal: true,
+        },
+        outputs_normalized: false,
+        logits: Logits {
+            scoring: Scoring::Softmax,
+            scale: config.logit_scale.unwrap_or(DEFAULT_LOGIT_SCALE),
+            bias: 0.0,
+            source: if config.logit_scale.is_some() { CONFIG_FILE } else { "default" },
+        },
         description: config.description,
         bind_visual,
         bind_textual,
@@ -62,7 +85,7 @@ fn describe(dir: &Path, model_dir: &Path) -> Result<Layout> {
 }
 
 /// The one float32 input of shape `[N,3,H,W]`, and the embedding output.
-fn bind_visual(signature: &Signature) -> std::result::Result<Binding, String> {
+pub(super) fn bind_visual(signature: &Signature) -> std::result::Result<Binding, String> {
     let input = signature
         .inputs
         .iter()
@@ -78,7 +101,7 @@ fn bind_visual(signature: &Signature) -> std::result::Result<Binding, String> {
 
 /// Int32 or int64 ids `[N,L]`, optionally an `attention_mask` beside them
 /// (clip-as-service's and HF-derived exports), and the embedding output.
-fn bind_textual(signature: &Signature) -> std::result::Result<Binding, String> {
+pub(super) fn bind_textual(signature: &Signature) -> std::result::Result<Binding, String> {
     let is_int = |ty: &TensorElementType| matches!(ty, TensorElementType::Int64 | TensorElementType::Int32);
     let input = signature
         .inputs

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{model_name, Registry, Settings};
+use super::{model_folders, Registry, Settings};
 use crate::error::{bounded, Error, Result};
 use crate::layout;
 use crate::prepared::{self, CopyInfo, Origin, TowerSource};
@@ -100,19 +100,20 @@ impl Registry {
         let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
         Runtime::get_or_load(&settings.onnxruntime_path)?; // the key names ONNX Runtime's build
         let mut current = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&settings.model_dir) else { return Ok(current) };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let dir = entry.path();
-            let Some(family) = layout::family_of(&dir) else { continue };
-            let Ok(layout) = (family.describe)(&dir, &settings.model_dir) else { continue };
-            let name = model_name(&dir);
-            for (path, kind, bind) in [
-                (&layout.visual, TowerKind::Visual, layout.bind_visual),
-                (&layout.textual, TowerKind::Textual, layout.bind_textual),
-            ] {
-                let trim_text = kind == TowerKind::Textual && layout.text.causal;
-                let source = TowerSource { model: &name, path, kind, bind, trim_text };
-                current.extend(prepared::current_copy_name(store, &source));
+        let Ok(folders) = model_folders(&settings.model_dir) else { return Ok(current) };
+        for (folder, dir) in folders {
+            let Ok(Some(family)) = layout::family_of(&dir) else { continue };
+            for variant in (family.variants)(&dir) {
+                let Ok(layout) = (family.describe)(&dir, &settings.model_dir, &variant) else { continue };
+                let name = layout::model_name(&folder, &variant);
+                for (path, kind, bind) in [
+                    (&layout.visual, TowerKind::Visual, layout.bind_visual),
+                    (&layout.textual, TowerKind::Textual, layout.bind_textual),
+                ] {
+                    let trim_text = kind == TowerKind::Textual && layout.text.causal;
+                    let source = TowerSource { model: &name, path, kind, bind, trim_text };
+                    current.extend(prepared::current_copy_name(store, &source));
+                }
             }
         }
         Ok(current)

@@ -1,0 +1,357 @@
+"""Writes test model folders in the layouts people download, with seeded random weights.
+
+Each folder is laid out exactly as its publisher ships it, with the I/O names,
+dtypes and shapes of the real exports and config files in their real formats;
+only the weights are random and the towers tiny (tools/make_clip_onnx.py's
+"tiny" preset: width 64, 2 layers):
+
+* hf-clip/   transformers.js / Optimum (Xenova/clip-vit-base-patch16): onnx/vision_model.onnx
+             (pixel_values [batch_size,3,224,224] -> image_embeds, last_hidden_state),
+             onnx/text_model.onnx (input_ids int64 [batch_size,sequence_length], dynamic
+             length -> text_embeds, last_hidden_state), the `_quantized` variant (dynamic
+             uint8 weights, as transformers.js ships it), config.json, preprocessor_config.json
+             (CLIPImageProcessor), tokenizer.json, tokenizer_config.json, special_tokens_map.json.
+* hf-siglip/ the same shape for SigLIP (Xenova/siglip-base-patch16-224): model_type siglip,
+             SiglipImageProcessor (squash to 224, mean/std 0.5), a SentencePiece-style
+             Unigram tokenizer.json with `</s>` appended, pooler_output outputs; the text
+             tower attends to every slot and pools the last, so texts must be padded to 64.
+* immich-clip/  Immich's open_clip export (immich-app/ViT-B-32__openai): config.json (open_clip
+             model config), visual/model.onnx (image [1,3,224,224] -> embedding [1,512],
+             normalised in the graph), visual/preprocess_cfg.json (shortest, bicubic),
+             textual/model.onnx (text int32 [1,77] -> embedding), textual/tokenizer.json,
+             tokenizer_config.json (pad_token <|endoftext|>), special_tokens_map.json.
+* immich-clip-bilinear/  the same weights with `"interpolation": "bilinear"`.
+* immich-siglip/ Immich's SigLIP form: init_logit_bias -10, text_cfg context 64 with
+             tokenizer_kwargs clean canonicalize, preprocess_cfg squash, pad_token <pad>.
+
+SigLIP's vision pooling is an attention-pooling head with one learned probe
+(the MAP head reduced to one head, no MLP): the I/O is SigLIP's, the
+arithmetic a small stand-in. Nothing here is a trained model.
+
+Usage: make_layout_models.py --out DIR --clip-tokenizer tokenizer.json
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+from onnx import TensorProto, helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_clip_onnx import CLIP_MEAN, CLIP_STD, PRESETS, Graph, RandomWeights, write_model  # noqa: E402
+
+P = PRESETS["tiny"]
+SIGLIP_CONTEXT = 64
+HALF = [0.5, 0.5, 0.5]
+
+
+def write_json(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.chmod(path, 0o644)
+
+
+def l2_normalize(g, y):
+    return g.op("Div", [y, g.op("ReduceL2", [y], axes=[-1], keepdims=1)])
+
+
+def vision(weights, *, input_name, batch, embed_name, embed_dim, hidden_name=None, pool="cls", normalize=False):
+    """OpenAI CLIP's vision transformer (pool="cls": ln_post(CLS) @ proj), or SigLIP's
+    shape (pool="map": no class token, attention pooling with a learned probe, then a head)."""
+    g = Graph(weights)
+    w, s, patch = P["v_width"], P["image_size"], P["patch"]
+    grid = s // patch
+    x = g.op("Conv", [input_name, g.rand("conv", (w, 3, patch, patch), (3 * patch * patch) ** -0.5)],
+             strides=[patch, patch])
+    x = g.op("Reshape", [x, g.const("flat", np.array([0, w, grid * grid], np.int64))])
+    x = g.op("Transpose", [x], perm=[0, 2, 1])
+    if pool == "cls":
+        n = g.op("Slice", [g.op("Shape", [input_name]), g.const("s0", np.array([0], np.int64)),
+                           g.const("s1", np.array([1], np.int64))])
+        cls_shape = g.op("Concat", [n, g.const("cls_tail", np.array([1, w], np.int64))], axis=0)
+        cls = g.op("Expand", [g.rand("class_embedding", (1, 1, w), w**-0.5), cls_shape])
+        x = g.op("Concat", [cls, x], axis=1)
+        x = g.op("Add", [x, g.rand("positional_embedding", (grid * grid + 1, w), w**-0.5)])
+        x = g.layer_norm(x, w)
+    else:
+        x = g.op("Add", [x, g.rand("positional_embedding", (grid * grid, w), w**-0.5)])
+    for _ in range(P["v_layers"]):
+        x = g.block(x, w, P["v_heads"])
+    tokens = grid * grid + (1 if pool == "cls" else 0)
+    if hidden_name:
+        g.op("Identity", [x])
+        g.nodes[-1].output[0] = hidden_name
+    if pool == "cls":
+        pooled = g.layer_norm(g.op("Gather", [x, g.const("zero", np.array(0, np.int64))], axis=1), w)
+        y = g.op("MatMul", [pooled, g.rand("proj", (w, embed_dim), w**-0.5)])
+    else:
+        x = g.layer_norm(x, w)  # post_layernorm
+        probe = g.rand("probe", (1, 1, w), w**-0.5)
+        keys = g.linear(x, w, w)
+        scores = g.op("MatMul", [g.linear(probe, w, w), g.op("Transpose", [keys], perm=[0, 2, 1])])
+        scores = g.op("Mul", [scores, g.const("scale", np.float32(w**-0.5))])
+        pooled = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), g.linear(x, w, w)])  # N,1,W
+        pooled = g.op("Squeeze", [pooled, g.const("axis1", np.array([1], np.int64))])
+        y = g.linear(g.layer_norm(pooled, w), w, embed_dim)
+    if normalize:
+        y = l2_normalize(g, y)
+    g.op("Identity", [y])
+    g.nodes[-1].output[0] = embed_name
+    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [batch, 3, s, s])]
+    outputs = [helper.make_tensor_value_info(embed_name, TensorProto.FLOAT, [batch, embed_dim])]
+    if hidden_name:
+        outputs.append(helper.make_tensor_value_info(hidden_name, TensorProto.FLOAT, [batch, tokens, w]))
+    return g.model(inputs, outputs, "vision_model")
+
+
+def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_name, embed_dim,
+         hidden_name=None, causal=True, normalize=False):
+    """CLIP's text transformer (causal, pooled at the argmax id, @ projection) or SigLIP's
+    (no mask, pooled at the last slot, then a linear head). `length` a name makes the
+    sequence dimension dynamic: positional embedding and mask are sliced to it."""
+    g = Graph(weights)
+    w = P["t_width"]
+    tok = g.op("Gather", [g.rand("token_embedding", (vocab, w), 0.02), input_name], axis=0)
+    pos = g.rand("positional_embedding", (context, w), 0.01)
+    dynamic = isinstance(length, str)
+    if dynamic:
+        n_len = g.op("Slice", [g.op("Shape", [input_name]), g.const("s1", np.array([1], np.int64)),
+                               g.const("s2", np.array([2], np.int64))])
+        pos = g.op("Slice", [pos, g.const("zero", np.array([0], np.int64)), n_len,
+                             g.const("axis0", np.array([0], np.int64))])
+    x = g.op("Add", [tok, pos])
+    mask = None
+    if causal:
+        mask = g.const("causal_mask", np.triu(np.full((context, context), -np.inf, np.float32), 1))
+        if dynamic:
+            ends = g.op("Concat", [n_len, n_len], axis=0)
+            mask = g.op("Slice", [mask, g.const("zeros", np.array([0, 0], np.int64)), ends,
+                                  g.const("axes01", np.array([0, 1], np.int64))])
+    for _ in range(P["t_layers"]):
+        x = g.block(x, w, P["t_heads"], mask)
+    x = g.layer_norm(x, w)
+    if hidden_name:
+        g.op("Identity", [x])
+        g.nodes[-1].output[0] = hidden_name
+    if causal:
+        eot = g.op("ArgMax", [g.op("Cast", [input_name], to=TensorProto.FLOAT)], axis=-1, keepdims=1)
+        pooled = g.op("GatherND", [x, eot], batch_dims=1)
+        y = g.op("MatMul", [pooled, g.rand("text_projection", (w, embed_dim), w**-0.5)])
+    else:
+        pooled = g.op("Gather", [x, g.const("last", np.array(-1, np.int64))], axis=1)
+        y = g.linear(pooled, w, embed_dim)
+    if normalize:
+        y = l2_normalize(g, y)
+    g.op("Identity", [y])
+    g.nodes[-1].output[0] = embed_name
+    inputs = [helper.make_tensor_value_info(input_name, id_type, [batch, length])]
+    outputs = [helper.make_tensor_value_info(embed_name, TensorProto.FLOAT, [batch, embed_dim])]
+    if hidden_name:
+        outputs.append(helper.make_tensor_value_info(hidden_name, TensorProto.FLOAT, [batch, length, w]))
+    return g.model(inputs, outputs, "text_model")
+
+
+def quantize(src, dst):
+    """transformers.js's `_quantized` files: dynamic quantisation, uint8 weights."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process first, printed per call
+    quantize_dynamic(src, dst, weight_type=QuantType.QUInt8)
+    os.chmod(dst, 0o644)
+
+
+# The SentencePiece-style vocabulary of the SigLIP test tokenizer: whole words
+# of the test captions, every letter and digit alone (so nothing is unknown in
+# ASCII text), and the specials where transformers' SigLIP tokenizer has them.
+SIGLIP_WORDS = ("a an the of in on at and with photo picture image red green blue yellow black white orange "
+                "purple circle square triangle star cat dog bicycle car house tree sky day night two three "
+                "hello world small large big little playing snow wall leaning").split()
+
+
+def siglip_tokenizer(canonicalize_in_normalizer):
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -6.0)]
+    vocab += [("\u2581" + word, -5.0 - 0.01 * i) for i, word in enumerate(SIGLIP_WORDS)]
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,!?'-&;:\"()éàüöäß"
+    vocab += [(c, -9.0) for c in chars] + [("\u2581" + c, -8.5) for c in chars]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    steps = []
+    if canonicalize_in_normalizer:
+        # The transformers.js SigLIP tokenizers do SiglipTokenizer's canonicalisation in the normaliser.
+        steps += [normalizers.Replace(Regex(r"[!-/:-@\[-`{-~]"), ""), normalizers.Lowercase()]
+    steps += [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", 1)])
+    from tokenizers import AddedToken
+    tok.add_special_tokens([AddedToken(t, special=True) for t in ("<pad>", "</s>", "<unk>")])
+    return tok, len(vocab)
+
+
+CLIP_SPECIALS = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+                 "unk_token": "<|endoftext|>"}
+
+
+def hf_clip(out, clip_tokenizer, seed):
+    weights = RandomWeights(np.random.default_rng(seed))
+    onnx_dir = os.path.join(out, "onnx")
+    os.makedirs(onnx_dir, exist_ok=True)
+    write_model(os.path.join(onnx_dir, "vision_model.onnx"),
+                vision(weights, input_name="pixel_values", batch="batch_size", embed_name="image_embeds",
+                       embed_dim=P["embed_dim"], hidden_name="last_hidden_state"))
+    write_model(os.path.join(onnx_dir, "text_model.onnx"),
+                text(weights, input_name="input_ids", id_type=TensorProto.INT64, batch="batch_size",
+                     length="sequence_length", context=P["context"], vocab=P["vocab"], embed_name="text_embeds",
+                     embed_dim=P["embed_dim"], hidden_name="last_hidden_state"))
+    for tower in ("vision_model", "text_model"):
+        quantize(os.path.join(onnx_dir, f"{tower}.onnx"), os.path.join(onnx_dir, f"{tower}_quantized.onnx"))
+    shutil.copyfile(clip_tokenizer, os.path.join(out, "tokenizer.json"))
+    write_json(os.path.join(out, "config.json"), {
+        "_name_or_path": "clip-embed/hf-clip-tiny-random",
+        "architectures": ["CLIPModel"],
+        "logit_scale_init_value": 2.6592,
+        "model_type": "clip",
+        "projection_dim": P["embed_dim"],
+        "text_config": {"hidden_size": P["t_width"], "intermediate_size": 4 * P["t_width"],
+                        "max_position_embeddings": P["context"], "model_type": "clip_text_model",
+                        "num_attention_heads": P["t_heads"], "num_hidden_layers": P["t_layers"],
+                        "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 1},
+        "vision_config": {"hidden_size": P["v_width"], "image_size": P["image_size"],
+                          "intermediate_size": 4 * P["v_width"], "model_type": "clip_vision_model",
+                          "num_attention_heads": P["v_heads"], "num_hidden_layers": P["v_layers"],
+                          "patch_size": P["patch"]},
+        "transformers_version": "4.57.1",
+    })
+    write_json(os.path.join(out, "preprocessor_config.json"), {
+        "crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_convert_rgb": True,
+        "do_normalize": True, "do_rescale": True, "do_resize": True,
+        "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": CLIP_MEAN,
+        "image_processor_type": "CLIPImageProcessor", "image_std": CLIP_STD, "resample": 3,
+        "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 224},
+    })
+    write_json(os.path.join(out, "tokenizer_config.json"), {
+        "add_prefix_space": False, "clean_up_tokenization_spaces": True, "do_lower_case": True,
+        "errors": "replace", "model_max_length": 77, "processor_class": "CLIPProcessor",
+        "tokenizer_class": "CLIPTokenizer", **CLIP_SPECIALS,
+    })
+    write_json(os.path.join(out, "special_tokens_map.json"), CLIP_SPECIALS)
+
+
+def hf_siglip(out, seed):
+    weights = RandomWeights(np.random.default_rng(seed))
+    tok, vocab = siglip_tokenizer(canonicalize_in_normalizer=True)
+    onnx_dir = os.path.join(out, "onnx")
+    os.makedirs(onnx_dir, exist_ok=True)
+    width = P["t_width"]
+    write_model(os.path.join(onnx_dir, "vision_model.onnx"),
+                vision(weights, input_name="pixel_values", batch="batch_size", embed_name="pooler_output",
+                       embed_dim=width, hidden_name="last_hidden_state", pool="map"))
+    write_model(os.path.join(onnx_dir, "text_model.onnx"),
+                text(weights, input_name="input_ids", id_type=TensorProto.INT64, batch="batch_size",
+                     length="sequence_length", context=SIGLIP_CONTEXT, vocab=vocab, embed_name="pooler_output",
+                     embed_dim=width, hidden_name="last_hidden_state", causal=False))
+    tok.save(os.path.join(out, "tokenizer.json"))
+    os.chmod(os.path.join(out, "tokenizer.json"), 0o644)
+    write_json(os.path.join(out, "config.json"), {
+        "_name_or_path": "clip-embed/hf-siglip-tiny-random",
+        "architectures": ["SiglipModel"],
+        "model_type": "siglip",
+        "text_config": {"hidden_size": width, "intermediate_size": 4 * width,
+                        "max_position_embeddings": SIGLIP_CONTEXT, "model_type": "siglip_text_model",
+                        "num_attention_heads": P["t_heads"], "num_hidden_layers": P["t_layers"],
+                        "vocab_size": vocab},
+        "vision_config": {"hidden_size": P["v_width"], "image_size": P["image_size"],
+                          "intermediate_size": 4 * P["v_width"], "model_type": "siglip_vision_model",
+                          "num_attention_heads": P["v_heads"], "num_hidden_layers": P["v_layers"],
+                          "patch_size": P["patch"]},
+        "transformers_version": "4.57.1",
+    })
+    write_json(os.path.join(out, "preprocessor_config.json"), {
+        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": HALF,
+        "image_processor_type": "SiglipImageProcessor", "image_std": HALF, "processor_class": "SiglipProcessor",
+        "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"height": 224, "width": 224},
+    })
+    specials = {"eos_token": "</s>", "pad_token": "</s>", "unk_token": "<unk>"}
+    write_json(os.path.join(out, "tokenizer_config.json"), {
+        "do_lower_case": True, "model_max_length": SIGLIP_CONTEXT, "processor_class": "SiglipProcessor",
+        "tokenizer_class": "SiglipTokenizer", **specials,
+    })
+    write_json(os.path.join(out, "special_tokens_map.json"), specials)
+
+
+def immich(out, seed, *, siglip, clip_tokenizer=None, interpolation="bicubic"):
+    weights = RandomWeights(np.random.default_rng(seed))
+    context = SIGLIP_CONTEXT if siglip else P["context"]
+    if siglip:
+        tok, vocab = siglip_tokenizer(canonicalize_in_normalizer=False)
+        embed_dim = P["t_width"]
+    else:
+        vocab, embed_dim = P["vocab"], P["embed_dim"]
+    for part in ("visual", "textual"):
+        os.makedirs(os.path.join(out, part), exist_ok=True)
+    write_model(os.path.join(out, "visual", "model.onnx"),
+                vision(weights, input_name="image", batch=1, embed_name="embedding", embed_dim=embed_dim,
+                       pool="map" if siglip else "cls", normalize=True))
+    write_model(os.path.join(out, "textual", "model.onnx"),
+                text(weights, input_name="text", id_type=TensorProto.INT32, batch=1, length=context,
+                     context=context, vocab=vocab, embed_name="embedding", embed_dim=embed_dim,
+                     causal=not siglip, normalize=True))
+    if siglip:
+        tok.save(os.path.join(out, "textual", "tokenizer.json"))
+        os.chmod(os.path.join(out, "textual", "tokenizer.json"), 0o644)
+        specials = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+        config = {"embed_dim": embed_dim, "init_logit_bias": -10, "custom_text": True,
+                  "vision_cfg": {"image_size": P["image_size"], "timm_model_name": "vit_tiny_patch32_siglip_224",
+                                 "timm_model_pretrained": False, "timm_pool": "map", "timm_proj": "none"},
+                  "text_cfg": {"context_length": context, "vocab_size": vocab,
+                               "hf_tokenizer_name": "timm/ViT-B-16-SigLIP",
+                               "tokenizer_kwargs": {"clean": "canonicalize"}, "width": P["t_width"],
+                               "heads": P["t_heads"], "layers": P["t_layers"], "no_causal_mask": True,
+                               "proj_bias": True, "pool_type": "last", "norm_kwargs": {"eps": 1e-06}}}
+        mean = std = HALF
+        resize_mode = "squash"
+    else:
+        shutil.copyfile(clip_tokenizer, os.path.join(out, "textual", "tokenizer.json"))
+        specials = CLIP_SPECIALS
+        config = {"embed_dim": embed_dim,
+                  "vision_cfg": {"image_size": P["image_size"], "layers": P["v_layers"], "width": P["v_width"],
+                                 "patch_size": P["patch"]},
+                  "text_cfg": {"context_length": context, "vocab_size": vocab, "width": P["t_width"],
+                               "heads": P["t_heads"], "layers": P["t_layers"]}}
+        mean, std = CLIP_MEAN, CLIP_STD
+        resize_mode = "shortest"
+    write_json(os.path.join(out, "config.json"), config)
+    write_json(os.path.join(out, "visual", "preprocess_cfg.json"), {
+        "size": [P["image_size"], P["image_size"]], "mode": "RGB", "mean": mean, "std": std,
+        "interpolation": interpolation, "resize_mode": resize_mode, "fill_color": 0})
+    write_json(os.path.join(out, "textual", "tokenizer_config.json"),
+               {"model_max_length": context, "clean_up_tokenization_spaces": True, **specials})
+    write_json(os.path.join(out, "textual", "special_tokens_map.json"), specials)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="model directory to write the folders into")
+    ap.add_argument("--clip-tokenizer", required=True, help="CLIP's tokenizer.json (HF form)")
+    args = ap.parse_args()
+    for name in ("hf-clip", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip"):
+        shutil.rmtree(os.path.join(args.out, name), ignore_errors=True)
+        os.makedirs(os.path.join(args.out, name))
+    hf_clip(os.path.join(args.out, "hf-clip"), args.clip_tokenizer, seed=21)
+    hf_siglip(os.path.join(args.out, "hf-siglip"), seed=22)
+    immich(os.path.join(args.out, "immich-clip"), seed=23, siglip=False, clip_tokenizer=args.clip_tokenizer)
+    immich(os.path.join(args.out, "immich-clip-bilinear"), seed=23, siglip=False,
+           clip_tokenizer=args.clip_tokenizer, interpolation="bilinear")
+    immich(os.path.join(args.out, "immich-siglip"), seed=24, siglip=True)
+
+
+if __name__ == "__main__":
+    main()
