@@ -40,6 +40,9 @@ cfg = json.load(open(sys.argv[1]))
 cfg["size"] = [224, 0]
 json.dump(cfg, open(sys.argv[1], "w"))
 PY
+# clip-as-service's form: an attention_mask input beside int32 input_ids, used as a key-padding mask.
+"$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 13 --ids int32 --attention-mask attention_mask \
+  --textual-io input_ids,text_embeds --out "$test_models/mask-export"
 # Files that exist but are not usable: a graph that is not ONNX, a config that is not valid.
 rm -rf "$test_models/broken-graph" "$test_models/broken-config"
 mkdir -p "$test_models/broken-graph" "$test_models/broken-config"

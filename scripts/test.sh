@@ -58,8 +58,9 @@ if ! "$(pg_pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --host="$
 fi
 
 # tiny-random has a row per token id (the tokenizer's check); clip-shapes is trained,
-# so its image embeddings react to small pixel differences more than random weights do.
-for model in tiny-random clip-shapes torch-export; do
+# so its image embeddings react to small pixel differences more than random weights do;
+# torch-export bakes the length in; mask-export takes clip-as-service's attention_mask.
+for model in tiny-random clip-shapes torch-export mask-export; do
   log "reference parity: $model"
   "$PY" tests/parity/parity.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
     --model-dir "$CLIP_EMBED_HOME/test-models" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model "$model"

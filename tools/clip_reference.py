@@ -197,10 +197,16 @@ class ReferenceModel:
 
     def embed_text(self, text, normalize=True):
         ids = self.tokenizer.tokenize(text, self.context)[None]
-        inp = self.textual.get_inputs()[0]
+        inputs = self.textual.get_inputs()
+        inp = inputs[0]
         if inp.type == "tensor(int32)":
             ids = ids.astype(np.int32)
-        out = self.textual.run(None, {inp.name: ids})[0][0]
+        feeds = {inp.name: ids}
+        for extra in inputs[1:]:
+            # clip-as-service's attention_mask: 1 for the text's tokens up to and including EOT.
+            eot = int(np.argmax(ids[0]))
+            feeds[extra.name] = (np.arange(ids.shape[1]) <= eot).astype(ids.dtype)[None]
+        out = self.textual.run(None, feeds)[0][0]
         return out / np.linalg.norm(out) if normalize else out
 
 

@@ -225,7 +225,8 @@ def visual(p, weights, input_name, output_name, half=False):
     return g.model(inputs, outputs, "clip_visual")
 
 
-def textual(p, weights, input_name, output_name, id_type, half=False, token_rows=None, baked=False):
+def textual(p, weights, input_name, output_name, id_type, half=False, token_rows=None, baked=False,
+            attention_mask=None):
     """token_rows: optional int32 array of length vocab mapping each token id to a row of a
     compact embedding table (a model trained on a small vocabulary stores only the rows it
     trained, so the file is kB instead of vocab x width x 4 bytes); the lookup is still one
@@ -243,6 +244,13 @@ def textual(p, weights, input_name, output_name, id_type, half=False, token_rows
     x = g.op("Add", [tok, g.rand("positional_embedding", (ctx, w), 0.01)])
     mask = np.triu(np.full((ctx, ctx), -np.inf, np.float32), 1)
     mask_name = None if baked else g.const("causal_mask", mask)
+    if attention_mask:
+        # clip-as-service's export: a key-padding mask beside the ids (1 for the text's tokens
+        # up to EOT, 0 for padding), added to the causal mask as -inf; an all-zero mask gives NaN.
+        keep = g.op("Cast", [attention_mask], to=TensorProto.BOOL)
+        padding = g.op("Where", [keep, g.const("zero_f", np.float32(0)), g.const("neg_inf", np.float32(-np.inf))])
+        padding = g.op("Unsqueeze", [padding, g.const("axes12", np.array([1, 2], np.int64))])  # N,1,1,L
+        mask_name = g.op("Add", [mask_name, padding])
     for _ in range(p["t_layers"]):
         x = g.block(x, w, p["t_heads"], mask_name)
     x = g.layer_norm(x, w)  # ln_final
@@ -252,6 +260,8 @@ def textual(p, weights, input_name, output_name, id_type, half=False, token_rows
     g.op("MatMul", [pooled, g.rand("text_projection", (w, p["embed_dim"]), w**-0.5)])
     g.nodes[-1].output[0] = output_name
     inputs = [helper.make_tensor_value_info(input_name, id_type, ["batch", ctx])]
+    if attention_mask:
+        inputs.append(helper.make_tensor_value_info(attention_mask, id_type, ["batch", ctx]))
     outputs = [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", p["embed_dim"]])]
     return g.model(inputs, outputs, "clip_textual")
 
@@ -294,6 +304,8 @@ def main():
     ap.add_argument("--textual-io", default="input_ids,text_embeds", help="input,output names")
     ap.add_argument("--text-export", choices=["plain", "torch"], default="plain",
                     help="torch: bake the context length in as torch.onnx.export does")
+    ap.add_argument("--attention-mask", metavar="NAME",
+                    help="a key-padding mask input of this name beside the ids, as clip-as-service exports it")
     ap.add_argument("--no-config", action="store_true",
                     help="omit clip_config.json, like a bare OpenAI-CLIP export")
     args = ap.parse_args()
@@ -306,7 +318,8 @@ def main():
     weights = RandomWeights(rng)
     write_model(os.path.join(args.out, "visual.onnx"), visual(p, weights, vin, vout))
     write_model(os.path.join(args.out, "textual.onnx"),
-                textual(p, weights, tin, tout, id_type, baked=args.text_export == "torch"))
+                textual(p, weights, tin, tout, id_type, baked=args.text_export == "torch",
+                        attention_mask=args.attention_mask))
     if args.tokenizer:
         shutil.copyfile(args.tokenizer, os.path.join(args.out, "tokenizer.json"))
     cfg_path = os.path.join(args.out, "clip_config.json")
