@@ -23,6 +23,10 @@ only the weights are random and the towers tiny (tools/make_clip_onnx.py's
 * immich-clip-bilinear/  the same weights with `"interpolation": "bilinear"`.
 * immich-siglip/ Immich's SigLIP form: init_logit_bias -10, text_cfg context 64 with
              tokenizer_kwargs clean canonicalize, preprocess_cfg squash, pad_token <pad>.
+* immich-multilingual/  Immich's M-CLIP form (immich-app/XLM-Roberta-Large-Vit-B-32): the
+             vision side of immich-clip, a text graph taking input_ids and attention_mask
+             (int32 [1,77]) that mean-pools over the mask, an XLM-R-style tokenizer
+             (<s> ... </s>, pad <pad>, a few words in several languages).
 
 SigLIP's vision pooling is an attention-pooling head with one learned probe
 (the MAP head reduced to one head, no MLP): the I/O is SigLIP's, the
@@ -110,7 +114,7 @@ def vision(weights, *, input_name, batch, embed_name, embed_dim, hidden_name=Non
 
 
 def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_name, embed_dim,
-         hidden_name=None, causal=True, normalize=False):
+         hidden_name=None, causal=True, normalize=False, mask_name=None):
     """CLIP's text transformer (causal, pooled at the argmax id, @ projection) or SigLIP's
     (no mask, pooled at the last slot, then a linear head). `length` a name makes the
     sequence dimension dynamic: positional embedding and mask are sliced to it."""
@@ -126,6 +130,11 @@ def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_n
                              g.const("axis0", np.array([0], np.int64))])
     x = g.op("Add", [tok, pos])
     mask = None
+    if mask_name:
+        # A key-padding mask (M-CLIP's XLM-R): padded slots are never attended to.
+        keep = g.op("Cast", [mask_name], to=TensorProto.BOOL)
+        padding = g.op("Where", [keep, g.const("zero_f", np.float32(0)), g.const("neg_inf", np.float32(-np.inf))])
+        mask = g.op("Unsqueeze", [padding, g.const("axes12", np.array([1, 2], np.int64))])
     if causal:
         mask = g.const("causal_mask", np.triu(np.full((context, context), -np.inf, np.float32), 1))
         if dynamic:
@@ -138,7 +147,15 @@ def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_n
     if hidden_name:
         g.op("Identity", [x])
         g.nodes[-1].output[0] = hidden_name
-    if causal:
+    if mask_name:
+        # M-CLIP's pooling: the mean over the masked slots, then a linear map.
+        weights_ = g.op("Unsqueeze", [g.op("Cast", [mask_name], to=TensorProto.FLOAT),
+                                      g.const("axis2", np.array([2], np.int64))])  # N,L,1
+        total = g.op("ReduceSum", [g.op("Mul", [x, weights_]), g.const("axis1", np.array([1], np.int64))],
+                     keepdims=0)
+        count = g.op("ReduceSum", [weights_, g.const("axis1b", np.array([1], np.int64))], keepdims=0)
+        y = g.linear(g.op("Div", [total, count]), w, embed_dim)
+    elif causal:
         eot = g.op("ArgMax", [g.op("Cast", [input_name], to=TensorProto.FLOAT)], axis=-1, keepdims=1)
         pooled = g.op("GatherND", [x, eot], batch_dims=1)
         y = g.op("MatMul", [pooled, g.rand("text_projection", (w, embed_dim), w**-0.5)])
@@ -150,6 +167,8 @@ def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_n
     g.op("Identity", [y])
     g.nodes[-1].output[0] = embed_name
     inputs = [helper.make_tensor_value_info(input_name, id_type, [batch, length])]
+    if mask_name:
+        inputs.append(helper.make_tensor_value_info(mask_name, id_type, [batch, length]))
     outputs = [helper.make_tensor_value_info(embed_name, TensorProto.FLOAT, [batch, embed_dim])]
     if hidden_name:
         outputs.append(helper.make_tensor_value_info(hidden_name, TensorProto.FLOAT, [batch, length, w]))
@@ -193,6 +212,29 @@ def siglip_tokenizer(canonicalize_in_normalizer):
                                                        special_tokens=[("</s>", 1)])
     from tokenizers import AddedToken
     tok.add_special_tokens([AddedToken(t, special=True) for t in ("<pad>", "</s>", "<unk>")])
+    return tok, len(vocab)
+
+
+# Words of the multilingual test tokenizer: "a red circle", "a cat" in a few languages.
+XLM_WORDS = ("a red circle cat photo of the un une rouge cercle chat ein eine rot roter kreis katze "
+             "un rojo círculo gato 赤い 円 猫 красный круг кот").split()
+
+
+def xlm_tokenizer():
+    """An XLM-R-style SentencePiece tokenizer: <s> 0, <pad> 1, </s> 2, <unk> 3, `<s> $A </s>`."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -6.0)]
+    vocab += [("\u2581" + word, -5.0 - 0.01 * i) for i, word in enumerate(XLM_WORDS)]
+    chars = sorted(set("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,!?'-&;:\"()"
+                       + "".join(XLM_WORDS)))
+    vocab += [(c, -9.0) for c in chars] + [("\u2581" + c, -8.5) for c in chars]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                                                       special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.add_special_tokens([AddedToken(t, special=True) for t in ("<s>", "<pad>", "</s>", "<unk>")])
     return tok, len(vocab)
 
 
@@ -287,12 +329,15 @@ def hf_siglip(out, seed):
     write_json(os.path.join(out, "special_tokens_map.json"), specials)
 
 
-def immich(out, seed, *, siglip, clip_tokenizer=None, interpolation="bicubic"):
+def immich(out, seed, *, siglip, clip_tokenizer=None, interpolation="bicubic", multilingual=False):
     weights = RandomWeights(np.random.default_rng(seed))
     context = SIGLIP_CONTEXT if siglip else P["context"]
     if siglip:
         tok, vocab = siglip_tokenizer(canonicalize_in_normalizer=False)
         embed_dim = P["t_width"]
+    elif multilingual:
+        tok, vocab = xlm_tokenizer()
+        embed_dim = P["embed_dim"]
     else:
         vocab, embed_dim = P["vocab"], P["embed_dim"]
     for part in ("visual", "textual"):
@@ -301,13 +346,15 @@ def immich(out, seed, *, siglip, clip_tokenizer=None, interpolation="bicubic"):
                 vision(weights, input_name="image", batch=1, embed_name="embedding", embed_dim=embed_dim,
                        pool="map" if siglip else "cls", normalize=True))
     write_model(os.path.join(out, "textual", "model.onnx"),
-                text(weights, input_name="text", id_type=TensorProto.INT32, batch=1, length=context,
-                     context=context, vocab=vocab, embed_name="embedding", embed_dim=embed_dim,
-                     causal=not siglip, normalize=True))
+                text(weights, input_name="input_ids" if multilingual else "text", id_type=TensorProto.INT32,
+                     batch=1, length=context, context=context, vocab=vocab, embed_name="embedding",
+                     embed_dim=embed_dim, causal=not (siglip or multilingual), normalize=True,
+                     mask_name="attention_mask" if multilingual else None))
     if siglip:
         tok.save(os.path.join(out, "textual", "tokenizer.json"))
         os.chmod(os.path.join(out, "textual", "tokenizer.json"), 0o644)
         specials = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+        tokenizer_class = "T5Tokenizer"
         config = {"embed_dim": embed_dim, "init_logit_bias": -10, "custom_text": True,
                   "vision_cfg": {"image_size": P["image_size"], "timm_model_name": "vit_tiny_patch32_siglip_224",
                                  "timm_model_pretrained": False, "timm_pool": "map", "timm_proj": "none"},
@@ -319,8 +366,15 @@ def immich(out, seed, *, siglip, clip_tokenizer=None, interpolation="bicubic"):
         mean = std = HALF
         resize_mode = "squash"
     else:
-        shutil.copyfile(clip_tokenizer, os.path.join(out, "textual", "tokenizer.json"))
-        specials = CLIP_SPECIALS
+        if multilingual:
+            tok.save(os.path.join(out, "textual", "tokenizer.json"))
+            os.chmod(os.path.join(out, "textual", "tokenizer.json"), 0o644)
+            specials = {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
+                        "sep_token": "</s>", "unk_token": "<unk>"}
+            tokenizer_class = "XLMRobertaTokenizer"
+        else:
+            shutil.copyfile(clip_tokenizer, os.path.join(out, "textual", "tokenizer.json"))
+            specials, tokenizer_class = CLIP_SPECIALS, "CLIPTokenizer"
         config = {"embed_dim": embed_dim,
                   "vision_cfg": {"image_size": P["image_size"], "layers": P["v_layers"], "width": P["v_width"],
                                  "patch_size": P["patch"]},
@@ -333,7 +387,8 @@ def immich(out, seed, *, siglip, clip_tokenizer=None, interpolation="bicubic"):
         "size": [P["image_size"], P["image_size"]], "mode": "RGB", "mean": mean, "std": std,
         "interpolation": interpolation, "resize_mode": resize_mode, "fill_color": 0})
     write_json(os.path.join(out, "textual", "tokenizer_config.json"),
-               {"model_max_length": context, "clean_up_tokenization_spaces": True, **specials})
+               {"model_max_length": context, "clean_up_tokenization_spaces": True,
+                "tokenizer_class": tokenizer_class, **specials})
     write_json(os.path.join(out, "textual", "special_tokens_map.json"), specials)
 
 
@@ -342,7 +397,8 @@ def main():
     ap.add_argument("--out", required=True, help="model directory to write the folders into")
     ap.add_argument("--clip-tokenizer", required=True, help="CLIP's tokenizer.json (HF form)")
     args = ap.parse_args()
-    for name in ("hf-clip", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip"):
+    for name in ("hf-clip", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip",
+                 "immich-multilingual"):
         shutil.rmtree(os.path.join(args.out, name), ignore_errors=True)
         os.makedirs(os.path.join(args.out, name))
     hf_clip(os.path.join(args.out, "hf-clip"), args.clip_tokenizer, seed=21)
@@ -351,6 +407,7 @@ def main():
     immich(os.path.join(args.out, "immich-clip-bilinear"), seed=23, siglip=False,
            clip_tokenizer=args.clip_tokenizer, interpolation="bilinear")
     immich(os.path.join(args.out, "immich-siglip"), seed=24, siglip=True)
+    immich(os.path.join(args.out, "immich-multilingual"), seed=25, siglip=False, multilingual=True)
 
 
 if __name__ == "__main__":

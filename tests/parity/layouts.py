@@ -7,10 +7,11 @@ graph files (tools/make_layout_models.py writes them).
   folder's tokenizer.json), transformers pinned in tools/requirements.txt,
   called as transformers.js calls them (CLIP: no padding for one text; SigLIP:
   padding "max_length" to 64, truncation).
-- immich-clip, immich-clip-bilinear, immich-siglip: Immich's recipe written out
+- immich-clip, immich-clip-bilinear, immich-siglip, immich-multilingual: Immich's recipe written out
   from immich_ml/models/clip/{visual,textual}.py and transforms.py
   (resize_pil + crop_pil or a squash, PIL's filter from preprocess_cfg.json,
-  clean_text, tokenizers padded to the context with tokenizer_config's pad_token).
+  clean_text, tokenizers padded to the context with tokenizer_config's pad_token;
+  M-CLIP's text graph also gets the encoding's attention_mask).
 
 Decoding is common to every family: both sides start from the seed's OpenCV
 decode (tools/clip_reference.decode_rgb: a PIL image of OpenCV's pixels) of the same bytes.
@@ -36,7 +37,8 @@ from clip_reference import decode_rgb  # noqa: E402
 from image_corpus import corpus  # noqa: E402
 from parity import EXACT_MIN_COSINE, IMAGE_MIN_COSINE, TEXT_MIN_COSINE, TEXTS, cosine  # noqa: E402
 
-MODELS = ["hf-clip", "hf-clip:quantized", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip"]
+MODELS = ["hf-clip", "hf-clip:quantized", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip",
+          "immich-multilingual"]
 # The long texts of parity.py take the Python reference seconds each per model; the families'
 # bounded reading is exercised by the ones kept (260 KB of words, 250,000 blank characters,
 # a 100,000-character word) and by the core's unit tests.
@@ -104,6 +106,8 @@ class ImmichReference:
         self.tokenizer.enable_padding(length=context, pad_token=pad, pad_id=self.tokenizer.token_to_id(pad))
         self.tokenizer.enable_truncation(max_length=context)
         self.canonicalize = (text_cfg.get("tokenizer_kwargs") or {}).get("clean") == "canonicalize"
+        # Immich picks MClipTextualEncoder by model name; its graphs are the ones taking an attention_mask.
+        self.mclip = "attention_mask" in [i.name for i in self.text.get_inputs()]
         size = self.pre["size"]
         self.size = size[0] if isinstance(size, list) else size
         self.resample = {r.name.lower(): r for r in Image.Resampling}[self.pre["interpolation"].lower()]
@@ -142,8 +146,13 @@ class ImmichReference:
         text = " ".join(text.split())
         if self.canonicalize:
             text = text.translate(str.maketrans("", "", string.punctuation)).lower()
-        ids = self.tokenizer.encode(text).ids
-        return self.text.run(None, {"text": np.array([ids], dtype=np.int32)})[0][0]
+        encoding = self.tokenizer.encode(text)
+        if self.mclip:  # MClipTextualEncoder
+            feeds = {"input_ids": np.array([encoding.ids], dtype=np.int32),
+                     "attention_mask": np.array([encoding.attention_mask], dtype=np.int32)}
+        else:
+            feeds = {"text": np.array([encoding.ids], dtype=np.int32)}
+        return self.text.run(None, feeds)[0][0]
 
 
 def reference(model_dir, model):

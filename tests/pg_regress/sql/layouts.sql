@@ -23,7 +23,7 @@ SELECT m AS model,
        regress_norm(clip_embed_text('a red circle', m, normalized => false)) = 1 AS raw_text_is_unit,
        regress_norm(clip_embed_image(data, m, normalized => false)) = 1 AS raw_image_is_unit
 FROM unnest(ARRAY['hf-clip', 'hf-clip:quantized', 'hf-siglip', 'immich-clip', 'immich-clip-bilinear',
-                  'immich-siglip']) m, regress_images
+                  'immich-siglip', 'immich-multilingual']) m, regress_images
 WHERE name = 'red circle';
 -- A variant is a different set of weights: a different vector, close to the plain one.
 SELECT round(clip_similarity(clip_embed_text('a red circle', 'hf-clip'),
@@ -39,6 +39,10 @@ SELECT clip_embed_text('A Red, Circle!', m) = clip_embed_text('a red circle', m)
 FROM unnest(ARRAY['hf-siglip', 'immich-siglip']) m;
 SELECT regress_error($$SELECT clip_embed_text('!!! ...', 'immich-siglip')$$);
 SELECT regress_error($$SELECT clip_embed_text('   ', 'hf-clip')$$);
+-- M-CLIP's text graph takes an attention_mask and mean-pools over it: every
+-- text is padded (text_padded above), and its tokens alone decide the vector.
+SELECT round(clip_similarity(clip_embed_text('un chat rouge', 'immich-multilingual'),
+                             clip_embed_text('un   chat rouge ', 'immich-multilingual'))::numeric, 6) AS same_tokens;
 -- Zero-shot on SigLIP: a sigmoid of scale x cosine + bias per label (defaults
 -- 10 and -10, as clip_model_layouts() says), so probabilities need not sum to 1.
 SELECT label, round(probability::numeric, 6) = round((1 / (1 + exp(-(10 * similarity - 10))))::numeric, 6) AS sigmoid

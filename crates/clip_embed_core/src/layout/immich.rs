@@ -15,7 +15,10 @@
 //! `crop_pil`) or "squash", with PIL's `interpolation`. Texts as
 //! `OpenClipTextualEncoder`: `clean_text` (whitespace, and canonicalize where
 //! `text_cfg.tokenizer_kwargs.clean` says so), `tokenizer.json`, padded to
-//! `text_cfg.context_length` with `pad_token`. The graphs normalise their
+//! `text_cfg.context_length` with `pad_token`. Multilingual models (M-CLIP,
+//! `MClipTextualEncoder`) have a text graph that takes `input_ids` and
+//! `attention_mask` and mean-pools over the mask: the binding feeds the mask,
+//! and a tokenizer other than CLIP's keeps every text padded. The graphs normalise their
 //! outputs (`encode_*(normalize=True)`). A config with `init_logit_bias` is a
 //! SigLIP model: [`super::siglip`].
 
@@ -97,7 +100,7 @@ pub(super) fn describe(dir: &Path, flavour: &Flavour) -> Result<Layout> {
             std: crate::preprocess::CLIP_STD,
         }
     };
-    let pad = if textual.exists() {
+    let (pad, clip_tokenizer) = if textual.exists() {
         if !tokenizer.exists() {
             return Err(Error::MissingFile { what: "tokenizer file", path: tokenizer });
         }
@@ -105,9 +108,10 @@ pub(super) fn describe(dir: &Path, flavour: &Flavour) -> Result<Layout> {
         let tokenizer_config = Config { path: &tokenizer_config_path, value: &value };
         let token = super::hf::pad_token_of(&tokenizer_config)?
             .ok_or_else(|| tokenizer_config.invalid("no pad_token (Immich pads every text with it)"))?;
-        PadToken::Named(token)
+        let class = tokenizer_config.string("tokenizer_class")?.unwrap_or_default();
+        (PadToken::Named(token), class.starts_with("CLIPTokenizer"))
     } else {
-        PadToken::Id(0)
+        (PadToken::Id(0), true)
     };
     let cleanup = match config.string("text_cfg/tokenizer_kwargs/clean")? {
         Some("canonicalize") => TextCleanup::Canonicalize,
@@ -137,7 +141,11 @@ pub(super) fn describe(dir: &Path, flavour: &Flavour) -> Result<Layout> {
             context_length: Some(config.uint("text_cfg/context_length", 2..=4096)?.map_or(77, |c| c as usize)),
             pad,
             cleanup,
-            causal: flavour.causal,
+            // Only CLIP's own text transformer is causal and pooled at the end
+            // token, so that its text may run at its own length. Immich's other
+            // text towers (M-CLIP's XLM-R and LaBSE with an attention_mask,
+            // open_clip's Hugging Face towers) pool over every slot: padded.
+            causal: flavour.causal && clip_tokenizer,
         },
         outputs_normalized: true,
         logits: Logits {

@@ -109,7 +109,7 @@ fn immich_folder(name: &str, config: &str, preprocess: &str) -> Folder {
         .file("visual/preprocess_cfg.json", preprocess)
         .file("textual/model.onnx", "")
         .file("textual/tokenizer.json", "{}")
-        .file("textual/tokenizer_config.json", r#"{"pad_token": "<|endoftext|>"}"#);
+        .file("textual/tokenizer_config.json", r#"{"pad_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer"}"#);
     folder
 }
 
@@ -125,6 +125,11 @@ fn immich_reads_open_clip_configs() {
     assert_eq!(layout.image.mean, [0.1, 0.2, 0.3]);
     assert_eq!(layout.text.cleanup, TextCleanup::Whitespace);
     assert!(layout.outputs_normalized);
+    assert!(layout.text.causal, "CLIP's tokenizer: CLIP's causal text transformer");
+    folder.file("textual/tokenizer_config.json", r#"{"pad_token": "<pad>", "tokenizer_class": "XLMRobertaTokenizer"}"#);
+    let multilingual = folder.describe("").unwrap();
+    assert!(!multilingual.text.causal, "M-CLIP's XLM-R pools over every slot");
+    assert_eq!(multilingual.text.pad, PadToken::Named("<pad>".into()));
 }
 
 #[test]
