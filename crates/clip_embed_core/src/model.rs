@@ -145,8 +145,8 @@ type FileStamp = (PathBuf, u64, Option<SystemTime>);
 /// The loaded runtime and models of one process (a Postgres backend).
 #[derive(Default)]
 pub struct Registry {
-    /// By model name (folder and variant).
-    models: HashMap<String, Model>,
+    /// By [`ModelRef::key`]: the model directory and the model's name.
+    models: HashMap<PathBuf, Model>,
     text_cache: TextCache,
     tower_loads: TowerIdentity,
 }
@@ -159,13 +159,13 @@ impl Registry {
 
     /// Embeds one text with the named model's text tower.
     pub fn embed_text(&mut self, settings: &Settings, model: &str, text: &str, normalize: bool) -> Result<Vec<f32>> {
-        let model = model_path(settings, model)?;
+        let model = self.resolve(settings, model)?;
         // The cheap part of the tokenizer's own check, before a tower loads for nothing.
         if is_blank(text) {
             return Err(Error::InvalidArgument("text to embed must not be empty".into()));
         }
         self.ensure_text_tower(settings, &model)?;
-        let text_tower = self.models.get_mut(&model.name).and_then(|m| m.textual.as_mut()).expect("loaded above");
+        let text_tower = self.models.get_mut(&model.key).and_then(|m| m.textual.as_mut()).expect("loaded above");
         let mut embedding = match self.text_cache.get(text_tower.identity, text) {
             Some(raw) => raw,
             None => {
@@ -181,10 +181,10 @@ impl Registry {
 
     /// Embeds one encoded image with the named model's vision tower.
     pub fn embed_image(&mut self, settings: &Settings, model: &str, bytes: &[u8], normalize: bool) -> Result<Vec<f32>> {
-        let model = model_path(settings, model)?;
+        let model = self.resolve(settings, model)?;
         check_encoded(bytes, &settings.limits)?;
         self.ensure_visual_tower(settings, &model)?;
-        let model = self.models.get_mut(&model.name).expect("loaded above");
+        let model = self.models.get_mut(&model.key).expect("loaded above");
         let tower = model.visual.as_mut().expect("loaded above");
         let recipe = &model.layout.image;
         let spec = PixelSpec {
@@ -240,7 +240,7 @@ impl Registry {
         labels: &[String],
         template: &str,
     ) -> Result<Vec<(String, f64, f64)>> {
-        let found = model_path(settings, model)?;
+        let found = self.resolve(settings, model)?;
         let label_embeddings = labels
             .iter()
             .map(|label| self.embed_text(settings, model, &template.replace("{}", label), true))
@@ -269,7 +269,8 @@ impl Registry {
             };
             for variant in (family.variants)(&dir) {
                 let name = layout::model_name(&folder, &variant);
-                let found = ModelRef { name: name.clone(), dir: dir.clone(), variant: variant.clone() };
+                let key = settings.model_dir.join(&name);
+                let found = ModelRef { name: name.clone(), dir: dir.clone(), variant: variant.clone(), key };
                 let model = match self.model(&settings.model_dir, &found) {
                     Ok(model) => model,
                     Err(problem) => {
@@ -310,8 +311,22 @@ impl Registry {
         Ok(rows)
     }
 
+    /// The model named `name`. A model this registry has described already is
+    /// found by a stat of its folder; recognising a folder reads its configs
+    /// (Hugging Face's and Immich's `config.json`), which is not done per call.
+    fn resolve(&self, settings: &Settings, name: &str) -> Result<ModelRef> {
+        let key = settings.model_dir.join(name);
+        if let Some(model) = self.models.get(&key) {
+            if model.dir.is_dir() {
+                let variant = model.layout.variant.clone();
+                return Ok(ModelRef { name: name.to_string(), dir: model.dir.clone(), variant, key });
+            }
+        }
+        model_path(settings, name)
+    }
+
     fn model(&mut self, model_dir: &Path, found: &ModelRef) -> Result<&mut Model> {
-        if !self.models.contains_key(&found.name) {
+        if !self.models.contains_key(&found.key) {
             let family = layout::family_of(&found.dir)?
                 .ok_or_else(|| Error::UnknownModel { name: found.name.clone(), dir: model_dir.to_path_buf() })?;
             let layout = (family.describe)(&found.dir, model_dir, &found.variant)?;
@@ -325,14 +340,14 @@ impl Registry {
                 textual_origin: Origin::Original,
                 fingerprint: None,
             };
-            self.models.insert(found.name.clone(), model);
+            self.models.insert(found.key.clone(), model);
         }
-        Ok(self.models.get_mut(&found.name).expect("inserted above"))
+        Ok(self.models.get_mut(&found.key).expect("inserted above"))
     }
 
     fn ensure_visual_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
         let threads = settings.intra_op_threads;
-        if self.models.get(&found.name).and_then(|m| m.visual.as_ref()).is_some_and(|t| t.threads == threads) {
+        if self.models.get(&found.key).and_then(|m| m.visual.as_ref()).is_some_and(|t| t.threads == threads) {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
@@ -365,7 +380,7 @@ impl Registry {
 
     fn ensure_text_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
         let threads = settings.intra_op_threads;
-        if self.models.get(&found.name).and_then(|m| m.textual.as_ref()).is_some_and(|t| t.tower.threads == threads) {
+        if self.models.get(&found.key).and_then(|m| m.textual.as_ref()).is_some_and(|t| t.tower.threads == threads) {
             return Ok(());
         }
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
@@ -410,7 +425,7 @@ impl Registry {
         model.check_dim(tower.output_dim)?;
         self.tower_loads += 1;
         let identity = self.tower_loads;
-        let model = self.models.get_mut(&found.name).expect("loaded above");
+        let model = self.models.get_mut(&found.key).expect("loaded above");
         model.textual = Some(TextTower { tower, tokenizer, identity });
         model.textual_origin = origin;
         release_freed_memory();
@@ -502,6 +517,9 @@ struct ModelRef {
     name: String,
     dir: PathBuf,
     variant: String,
+    /// The registry's key: the model directory joined with the name, so a
+    /// changed `clip_embed.model_dir` never finds another directory's model.
+    key: PathBuf,
 }
 
 /// The model named `name` (`folder` or `folder:variant`), checked to exist.
@@ -517,7 +535,8 @@ fn model_path(settings: &Settings, name: &str) -> Result<ModelRef> {
     if !(family.variants)(&dir).iter().any(|v| v == variant) {
         return Err(unknown());
     }
-    Ok(ModelRef { name: name.to_string(), dir, variant: variant.to_string() })
+    let key = settings.model_dir.join(name);
+    Ok(ModelRef { name: name.to_string(), dir, variant: variant.to_string(), key })
 }
 
 /// The folders under the model directory that some family recognises, by name.
