@@ -242,6 +242,13 @@ CLIP_SPECIALS = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "
                  "unk_token": "<|endoftext|>"}
 
 
+def vision_config(model_type):
+    """transformers' vision_config of the tiny preset."""
+    return {"hidden_size": P["v_width"], "image_size": P["image_size"], "intermediate_size": 4 * P["v_width"],
+            "model_type": model_type, "num_attention_heads": P["v_heads"], "num_hidden_layers": P["v_layers"],
+            "patch_size": P["patch"]}
+
+
 def hf_clip(out, clip_tokenizer, seed):
     weights = RandomWeights(np.random.default_rng(seed))
     onnx_dir = os.path.join(out, "onnx")
@@ -266,10 +273,7 @@ def hf_clip(out, clip_tokenizer, seed):
                         "max_position_embeddings": P["context"], "model_type": "clip_text_model",
                         "num_attention_heads": P["t_heads"], "num_hidden_layers": P["t_layers"],
                         "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 1},
-        "vision_config": {"hidden_size": P["v_width"], "image_size": P["image_size"],
-                          "intermediate_size": 4 * P["v_width"], "model_type": "clip_vision_model",
-                          "num_attention_heads": P["v_heads"], "num_hidden_layers": P["v_layers"],
-                          "patch_size": P["patch"]},
+        "vision_config": vision_config("clip_vision_model"),
         "transformers_version": "4.57.1",
     })
     write_json(os.path.join(out, "preprocessor_config.json"), {
@@ -310,10 +314,7 @@ def hf_siglip(out, seed):
                         "max_position_embeddings": SIGLIP_CONTEXT, "model_type": "siglip_text_model",
                         "num_attention_heads": P["t_heads"], "num_hidden_layers": P["t_layers"],
                         "vocab_size": vocab},
-        "vision_config": {"hidden_size": P["v_width"], "image_size": P["image_size"],
-                          "intermediate_size": 4 * P["v_width"], "model_type": "siglip_vision_model",
-                          "num_attention_heads": P["v_heads"], "num_hidden_layers": P["v_layers"],
-                          "patch_size": P["patch"]},
+        "vision_config": vision_config("siglip_vision_model"),
         "transformers_version": "4.57.1",
     })
     write_json(os.path.join(out, "preprocessor_config.json"), {
