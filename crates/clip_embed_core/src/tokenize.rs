@@ -132,7 +132,11 @@ impl ClipTokenizer {
         let bytes = std::fs::read(path).map_err(|e| io_error("tokenizer file", path, e))?;
         let invalid =
             |what: String| Error::InvalidModel(format!("invalid tokenizer file \"{}\": {what}", path.display()));
-        let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
+        // A published tokenizer.json may carry its own padding or truncation
+        // (to 77, to 64); the family's recipe pads and truncates here instead.
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| invalid(e.to_string()))?;
         let special = |name: &str, fallback: u32| tokenizer.token_to_id(name).unwrap_or(fallback);
         let start_of_text = special("<|startoftext|>", START_OF_TEXT);
         let end_of_text = special("<|endoftext|>", END_OF_TEXT);
@@ -658,6 +662,25 @@ mod tests {
         let (ids, real) = t.encode_counted("a photo of a cat", None).unwrap();
         assert_eq!(&ids[..real], &[49406, 320, 1125, 539, 320, 2368, 49407]);
         assert!(ids[real..].iter().all(|&id| id == 49407), "padded with <|endoftext|>");
+    }
+
+    #[test]
+    fn a_tokenizer_files_own_padding_and_truncation_are_ignored() {
+        let dir = std::env::var("CLIP_EMBED_MODEL_DIR")
+            .unwrap_or_else(|_| "/usr/share/postgresql/15/clip_embed/models".into());
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(Path::new(&dir).join("tokenizer.json")).unwrap()).unwrap();
+        json["padding"] = serde_json::json!({"strategy": {"Fixed": 77}, "direction": "Right", "pad_to_multiple_of": null,
+            "pad_id": 49407, "pad_type_id": 0, "pad_token": "<|endoftext|>"});
+        json["truncation"] =
+            serde_json::json!({"direction": "Right", "max_length": 3, "strategy": "LongestFirst", "stride": 0});
+        let path = std::env::temp_dir().join(format!("clip_embed_padded_tokenizer_{}.json", std::process::id()));
+        std::fs::write(&path, json.to_string()).unwrap();
+        let pad = PadToken::Named("<|endoftext|>".into());
+        let t = ClipTokenizer::from_file(&path, 77, &pad, TextCleanup::TokenizerOnly).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (ids, real) = t.encode_counted("a photo of a cat", None).unwrap();
+        assert_eq!(&ids[..real], &[49406, 320, 1125, 539, 320, 2368, 49407]);
     }
 
     #[test]
