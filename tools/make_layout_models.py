@@ -9,7 +9,8 @@ only the weights are random and the towers tiny (tools/make_clip_onnx.py's
              (pixel_values [batch_size,3,224,224] -> image_embeds, last_hidden_state),
              onnx/text_model.onnx (input_ids int64 [batch_size,sequence_length], dynamic
              length -> text_embeds, last_hidden_state), the `_quantized` variant (dynamic
-             uint8 weights, as transformers.js ships it), config.json, preprocessor_config.json
+             uint8 weights, as transformers.js ships it) and the `_fp16` one (float16
+             inputs, outputs and weights), config.json, preprocessor_config.json
              (CLIPImageProcessor), tokenizer.json, tokenizer_config.json, special_tokens_map.json.
 * hf-siglip/ the same shape for SigLIP (Xenova/siglip-base-patch16-224): model_type siglip,
              SiglipImageProcessor (squash to 224, mean/std 0.5), a SentencePiece-style
@@ -175,6 +176,47 @@ def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_n
     return g.model(inputs, outputs, "text_model")
 
 
+def to_fp16(src, dst):
+    """transformers.js's `_fp16` files as clip_embed sees them: float16 inputs and outputs, and
+    float16 weights (each large float32 initializer stored as float16 behind a Cast); the
+    arithmetic between stays float32 here, where a real fp16 export computes in float16."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(src)
+    graph = model.graph
+    front, keep = [], []
+    for init in graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32 and array.size > 1024:
+            half = numpy_helper.from_array(array.astype(np.float16), init.name + "_fp16")
+            keep.append(half)
+            front.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "_cast"))
+        else:
+            keep.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            inner = value.name + "_fp32"
+            for node in graph.node:
+                node.input[:] = [inner if i == value.name else i for i in node.input]
+            front.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT, name=inner + "_cast"))
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    back = []
+    for value in graph.output:
+        inner = value.name + "_fp32"
+        for node in graph.node:
+            node.output[:] = [inner if o == value.name else o for o in node.output]
+        back.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT16, name=value.name + "_cast"))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    nodes = front + list(graph.node) + back
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    write_model(dst, model)
+
+
 def quantize(src, dst):
     """transformers.js's `_quantized` files: dynamic quantisation, uint8 weights."""
     import logging
@@ -262,6 +304,7 @@ def hf_clip(out, clip_tokenizer, seed):
                      embed_dim=P["embed_dim"], hidden_name="last_hidden_state"))
     for tower in ("vision_model", "text_model"):
         quantize(os.path.join(onnx_dir, f"{tower}.onnx"), os.path.join(onnx_dir, f"{tower}_quantized.onnx"))
+        to_fp16(os.path.join(onnx_dir, f"{tower}.onnx"), os.path.join(onnx_dir, f"{tower}_fp16.onnx"))
     shutil.copyfile(clip_tokenizer, os.path.join(out, "tokenizer.json"))
     write_json(os.path.join(out, "config.json"), {
         "_name_or_path": "clip-embed/hf-clip-tiny-random",

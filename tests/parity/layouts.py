@@ -2,7 +2,7 @@
 reference of *that family's own* preprocessing and tokenisation, on the same
 graph files (tools/make_layout_models.py writes them).
 
-- hf-clip, hf-clip:quantized, hf-siglip: transformers' own processors
+- hf-clip, hf-clip:quantized, hf-clip:fp16, hf-siglip: transformers' own processors
   (CLIPImageProcessor / SiglipImageProcessor, the fast tokenizer from the
   folder's tokenizer.json), transformers pinned in tools/requirements.txt,
   called as transformers.js calls them (CLIP: no padding for one text; SigLIP:
@@ -37,7 +37,7 @@ from clip_reference import decode_rgb  # noqa: E402
 from image_corpus import corpus  # noqa: E402
 from parity import EXACT_MIN_COSINE, IMAGE_MIN_COSINE, TEXT_MIN_COSINE, TEXTS, cosine  # noqa: E402
 
-MODELS = ["hf-clip", "hf-clip:quantized", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip",
+MODELS = ["hf-clip", "hf-clip:quantized", "hf-clip:fp16", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip",
           "immich-multilingual"]
 # The long texts of parity.py take the Python reference seconds each per model; the families'
 # bounded reading is exercised by the ones kept (260 KB of words, 250,000 blank characters,
@@ -75,7 +75,9 @@ class HfReference:
         # channels_last stated: transformers guesses the channel axis, and guesses wrong for a 1x1 image.
         pixels = self.processor(images=decode_rgb(data), return_tensors="np",
                                 input_data_format="channels_last")["pixel_values"]
-        return self.run(self.vision, {"pixel_values": pixels.astype(np.float32)}, "image_embeds")
+        # transformers.js casts the pixels to float16 for an _fp16 graph.
+        dtype = np.float16 if self.vision.get_inputs()[0].type == "tensor(float16)" else np.float32
+        return self.run(self.vision, {"pixel_values": pixels.astype(dtype)}, "image_embeds")
 
     def has_tokens(self, text):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) > 0
@@ -86,7 +88,7 @@ class HfReference:
         return self.run(self.text, {"input_ids": ids.astype(np.int64)}, "text_embeds")
 
     def run(self, sess, feeds, clip_output):
-        return sess.run([self.output or clip_output], feeds)[0][0]
+        return sess.run([self.output or clip_output], feeds)[0][0].astype(np.float32)
 
 
 class ImmichReference:

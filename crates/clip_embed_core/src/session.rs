@@ -145,10 +145,21 @@ impl Tower {
     /// Runs the visual tower on one `[3,S,S]` tensor.
     pub fn embed_pixels(&mut self, pixels: Vec<f32>, size: u32, cancel: Option<CancelCheck>) -> Result<Vec<f32>> {
         let s = size as usize;
-        let array = Array4::from_shape_vec((1, 3, s, s), pixels)
-            .map_err(|e| Error::Inference(format!("pixel tensor of the wrong size: {e}")))?;
-        let input = Tensor::from_array(array).map_err(inference_error)?;
-        let inputs = vec![(self.binding.input.0.clone().into(), SessionInputValue::from(input))];
+        let shape_error = |e: ndarray::ShapeError| Error::Inference(format!("pixel tensor of the wrong size: {e}"));
+        let input = if self.binding.input.1 == TensorElementType::Float16 {
+            // transformers.js's _fp16 exports: the pixels rounded to nearest f16, as it (and numpy) casts them.
+            let half: Vec<half::f16> = pixels.into_iter().map(half::f16::from_f32).collect();
+            SessionInputValue::from(
+                Tensor::from_array(Array4::from_shape_vec((1, 3, s, s), half).map_err(shape_error)?)
+                    .map_err(inference_error)?,
+            )
+        } else {
+            SessionInputValue::from(
+                Tensor::from_array(Array4::from_shape_vec((1, 3, s, s), pixels).map_err(shape_error)?)
+                    .map_err(inference_error)?,
+            )
+        };
+        let inputs = vec![(self.binding.input.0.clone().into(), input)];
         self.run(inputs, cancel)
     }
 
@@ -175,6 +186,7 @@ impl Tower {
         // The terminate flag sticks to a RunOptions: a fresh one per run.
         let options = RunOptions::new().map_err(inference_error)?;
         let output_name = self.binding.output.0.clone();
+        let half_output = self.binding.output_type == TensorElementType::Float16;
         let session = &mut self.session;
         let (result, cancelled) = with_watchdog(
             cancel,
@@ -183,8 +195,14 @@ impl Tower {
             },
             || {
                 session.run_with_options(inputs, &options).and_then(|outputs| {
-                    let (_, values) = outputs[output_name.as_str()].try_extract_tensor::<f32>()?;
-                    Ok(values.to_vec())
+                    let output = &outputs[output_name.as_str()];
+                    if half_output {
+                        let (_, values) = output.try_extract_tensor::<half::f16>()?;
+                        Ok(values.iter().map(|v| v.to_f32()).collect())
+                    } else {
+                        let (_, values) = output.try_extract_tensor::<f32>()?;
+                        Ok(values.to_vec())
+                    }
                 })
             },
         );

@@ -22,7 +22,7 @@ SELECT m AS model,
        array_length(clip_embed_image(data, m), 1) AS image_dim,
        regress_norm(clip_embed_text('a red circle', m, normalized => false)) = 1 AS raw_text_is_unit,
        regress_norm(clip_embed_image(data, m, normalized => false)) = 1 AS raw_image_is_unit
-FROM unnest(ARRAY['hf-clip', 'hf-clip:quantized', 'hf-siglip', 'immich-clip', 'immich-clip-bilinear',
+FROM unnest(ARRAY['hf-clip', 'hf-clip:quantized', 'hf-clip:fp16', 'hf-siglip', 'immich-clip', 'immich-clip-bilinear',
                   'immich-siglip', 'immich-multilingual']) m, regress_images
 WHERE name = 'red circle';
 -- A variant is a different set of weights: a different vector, close to the plain one.
@@ -52,7 +52,7 @@ SELECT round(sum(probability)::numeric, 6) = 1 AS sums_to_one
 FROM regress_images, clip_classify(data, ARRAY['red circle', 'blue square'], 'immich-clip')
 WHERE name = 'red circle';
 -- Names: a variant that does not exist, an empty variant, a folder that mixes layouts.
-SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-clip:fp16')$$);
+SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-clip:int8')$$);
 SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-clip:')$$);
 SELECT regress_error($$SELECT clip_embed_text('a cat', 'mixed-layouts')$$);
 SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-no-preprocessor')$$);

@@ -324,6 +324,9 @@ pub struct Binding {
     pub mask: Option<(String, TensorElementType)>,
     /// The embedding `[N,D]`: name and dims.
     pub output: (String, Vec<i64>),
+    /// The embedding's element type: float32, or float16 (transformers.js's
+    /// `_fp16` exports take and give float16; the core converts at the edges).
+    pub output_type: TensorElementType,
 }
 
 #[cfg(test)]

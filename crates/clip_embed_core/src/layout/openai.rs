@@ -84,19 +84,25 @@ fn describe(dir: &Path, model_dir: &Path, _variant: &str) -> Result<Layout> {
     })
 }
 
-/// The one float32 input of shape `[N,3,H,W]`, and the embedding output.
+/// Float32, or float16 as `_fp16` exports have it.
+fn is_float(ty: &TensorElementType) -> bool {
+    matches!(ty, TensorElementType::Float32 | TensorElementType::Float16)
+}
+
+/// The one float32 (or float16) input of shape `[N,3,H,W]`, and the embedding output.
 pub(super) fn bind_visual(signature: &Signature) -> std::result::Result<Binding, String> {
     let input = signature
         .inputs
         .iter()
-        .find(|(_, ty, dims)| *ty == TensorElementType::Float32 && dims.len() == 4)
+        .find(|(_, ty, dims)| is_float(ty) && dims.len() == 4)
         .cloned()
-        .ok_or("no float32 input of shape [N,3,H,W]")?;
+        .ok_or("no float32 or float16 input of shape [N,3,H,W]")?;
     if input.2[1] != 3 && input.2[1] != -1 {
         return Err(format!("pixel input has {} channels, not 3", input.2[1]));
     }
     only_inputs(signature, 1)?;
-    Ok(Binding { input, mask: None, output: embedding_output(signature)? })
+    let (output, output_type) = embedding_output(signature)?;
+    Ok(Binding { input, mask: None, output, output_type })
 }
 
 /// Int32 or int64 ids `[N,L]`, optionally an `attention_mask` beside them
@@ -115,7 +121,8 @@ pub(super) fn bind_textual(signature: &Signature) -> std::result::Result<Binding
         .find(|(name, ty, dims)| is_int(ty) && dims.len() == 2 && name.contains("mask"))
         .map(|(name, ty, _)| (name.clone(), *ty));
     only_inputs(signature, 1 + usize::from(mask.is_some()))?;
-    Ok(Binding { input, mask, output: embedding_output(signature)? })
+    let (output, output_type) = embedding_output(signature)?;
+    Ok(Binding { input, mask, output, output_type })
 }
 
 fn only_inputs(signature: &Signature, expected: usize) -> std::result::Result<(), String> {
@@ -125,16 +132,15 @@ fn only_inputs(signature: &Signature, expected: usize) -> std::result::Result<()
     Ok(())
 }
 
-/// Exports with several outputs name the embedding one *embed*; else the first float32 `[N,D]`.
-fn embedding_output(signature: &Signature) -> std::result::Result<(String, Vec<i64>), String> {
-    let candidates: Vec<_> =
-        signature.outputs.iter().filter(|(_, ty, dims)| *ty == TensorElementType::Float32 && dims.len() == 2).collect();
+/// Exports with several outputs name the embedding one *embed*; else the first float `[N,D]`.
+fn embedding_output(signature: &Signature) -> std::result::Result<((String, Vec<i64>), TensorElementType), String> {
+    let candidates: Vec<_> = signature.outputs.iter().filter(|(_, ty, dims)| is_float(ty) && dims.len() == 2).collect();
     candidates
         .iter()
         .find(|(name, ..)| name.contains("embed"))
         .or_else(|| candidates.first())
-        .map(|(name, _, dims)| (name.clone(), dims.clone()))
-        .ok_or_else(|| "no float32 output of shape [N,D]".to_string())
+        .map(|(name, ty, dims)| ((name.clone(), dims.clone()), *ty))
+        .ok_or_else(|| "no float32 or float16 output of shape [N,D]".to_string())
 }
 
 /// What `clip_config.json` may say. Every field is optional: a bare OpenAI-CLIP
