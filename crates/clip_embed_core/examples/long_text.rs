@@ -16,9 +16,17 @@ fn cancelled() -> bool {
 
 fn main() {
     let dir = std::env::var("CLIP_EMBED_MODEL_DIR").unwrap_or("/usr/share/postgresql/15/clip_embed/models".into());
-    let tokenizer =
-        ClipTokenizer::from_file(&Path::new(&dir).join("tokenizer.json"), 77, &PadToken::Id(0), TextCleanup::OpenAi)
-            .expect("tokenizer");
+    let path = Path::new(&dir).join("tokenizer.json");
+    let eot = PadToken::Named("<|endoftext|>".into());
+    // OpenAI's path, and the generic path of the other families on the same vocabulary.
+    let tokenizers = [
+        ("openai", ClipTokenizer::from_file(&path, 77, &PadToken::Id(0), TextCleanup::OpenAi).expect("tokenizer")),
+        (
+            "hf (tokenizer.json)",
+            ClipTokenizer::from_file(&path, 77, &eot, TextCleanup::TokenizerOnly).expect("tokenizer"),
+        ),
+        ("immich (whitespace)", ClipTokenizer::from_file(&path, 77, &eot, TextCleanup::Whitespace).expect("tokenizer")),
+    ];
     let cases = [
         ("repeat('ab cd ', 8000000)", "ab cd ".repeat(8_000_000)),
         ("10 MB single word", "y".repeat(10 << 20)),
@@ -27,8 +35,8 @@ fn main() {
         ("1 GB of blank lines (LF)", "\n".repeat(1 << 30)),
         ("800 MB of '&amp; '", "&amp; ".repeat(140_000_000)),
     ];
-    println!("{:34} {:>9} {:>14}", "input", "encode s", "cancel after");
-    for (name, text) in &cases {
+    println!("{:20} {:34} {:>9} {:>14}", "path", "input", "encode s", "cancel after");
+    for ((name, text), (path, tokenizer)) in cases.iter().flat_map(|c| tokenizers.iter().map(move |t| (c, t))) {
         CANCEL.store(false, Ordering::Relaxed);
         let started = Instant::now();
         let outcome =
@@ -49,6 +57,6 @@ fn main() {
                 .checked_duration_since(flipped)
                 .map_or("finished first".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
         });
-        println!("{name:34} {seconds:9.3} {latency:>14}  ({outcome})");
+        println!("{path:20} {name:34} {seconds:9.3} {latency:>14}  ({outcome})");
     }
 }
