@@ -48,11 +48,11 @@ static TEXT_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static PREPARED_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"pgsql_tmp_clip_embed"));
 
 /// Largest encoded image accepted (bytes). 50 MB by default.
-static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(50 * 1024 * 1024);
+static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(ImageLimits::DEFAULT.max_bytes as i32);
 
 /// Largest decoded image accepted (pixels). PIL's `MAX_IMAGE_PIXELS` by
 /// default (89,478,485): a 4-channel image that size is ~358 MB decoded.
-static MAX_IMAGE_PIXELS: GucSetting<i32> = GucSetting::<i32>::new(89_478_485);
+static MAX_IMAGE_PIXELS: GucSetting<i32> = GucSetting::<i32>::new(ImageLimits::DEFAULT.max_pixels as i32);
 
 /// Registers the settings; called once from `_PG_init`.
 pub fn init() {

@@ -185,6 +185,13 @@ class Graph:
         ctx = self.op("Reshape", [ctx, merge])
         return self.linear(ctx, width, width)
 
+    def key_padding_mask(self, mask_input):
+        """[N,1,1,L]: 0 where the attention mask input is 1, -inf where it is 0 (padding)."""
+        keep = self.op("Cast", [mask_input], to=TensorProto.BOOL)
+        padding = self.op("Where", [keep, self.const("zero_f", np.float32(0)),
+                                    self.const("neg_inf", np.float32(-np.inf))])
+        return self.op("Unsqueeze", [padding, self.const("axes12", np.array([1, 2], np.int64))])
+
     def block(self, x, width, heads, mask=None):
         x = self.op("Add", [x, self.attention(self.layer_norm(x, width), width, heads, mask)])
         h = self.linear(self.layer_norm(x, width), width, 4 * width)
@@ -247,10 +254,7 @@ def textual(p, weights, input_name, output_name, id_type, half=False, token_rows
     if attention_mask:
         # clip-as-service's export: a key-padding mask beside the ids (1 for the text's tokens
         # up to EOT, 0 for padding), added to the causal mask as -inf; an all-zero mask gives NaN.
-        keep = g.op("Cast", [attention_mask], to=TensorProto.BOOL)
-        padding = g.op("Where", [keep, g.const("zero_f", np.float32(0)), g.const("neg_inf", np.float32(-np.inf))])
-        padding = g.op("Unsqueeze", [padding, g.const("axes12", np.array([1, 2], np.int64))])  # N,1,1,L
-        mask_name = g.op("Add", [mask_name, padding])
+        mask_name = g.op("Add", [mask_name, g.key_padding_mask(attention_mask)])
     for _ in range(p["t_layers"]):
         x = g.block(x, w, p["t_heads"], mask_name)
     x = g.layer_norm(x, w)  # ln_final

@@ -133,9 +133,7 @@ def text(weights, *, input_name, id_type, batch, length, context, vocab, embed_n
     mask = None
     if mask_name:
         # A key-padding mask (M-CLIP's XLM-R): padded slots are never attended to.
-        keep = g.op("Cast", [mask_name], to=TensorProto.BOOL)
-        padding = g.op("Where", [keep, g.const("zero_f", np.float32(0)), g.const("neg_inf", np.float32(-np.inf))])
-        mask = g.op("Unsqueeze", [padding, g.const("axes12", np.array([1, 2], np.int64))])
+        mask = g.key_padding_mask(mask_name)
     if causal:
         mask = g.const("causal_mask", np.triu(np.full((context, context), -np.inf, np.float32), 1))
         if dynamic:
@@ -235,26 +233,34 @@ SIGLIP_WORDS = ("a an the of in on at and with photo picture image red green blu
                 "hello world small large big little playing snow wall leaning").split()
 
 
-def siglip_tokenizer(canonicalize_in_normalizer):
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -6.0)]
-    vocab += [("\u2581" + word, -5.0 - 0.01 * i) for i, word in enumerate(SIGLIP_WORDS)]
-    chars = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,!?'-&;:\"()éàüöäß"
+def unigram_tokenizer(specials, words, chars, normalizer_steps, single, pair):
+    """A SentencePiece-style Unigram tokenizer.json: `specials` first (their ids are their
+    places), then whole words after "\u2581", then each of `chars` alone and after "\u2581" (so
+    nothing in those characters is unknown); Metaspace pre-tokenizer; `single`/`pair` templates."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    vocab = [(t, 0.0) for t in specials] + [("\u2581", -6.0)]
+    vocab += [("\u2581" + word, -5.0 - 0.01 * i) for i, word in enumerate(words)]
     vocab += [(c, -9.0) for c in chars] + [("\u2581" + c, -8.5) for c in chars]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    tok = Tokenizer(models.Unigram(vocab, unk_id=specials.index("<unk>"), byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(normalizer_steps)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    used = [t for t in specials if t in single or t in pair]
+    tok.post_processor = processors.TemplateProcessing(single=single, pair=pair,
+                                                       special_tokens=[(t, specials.index(t)) for t in used])
+    tok.add_special_tokens([AddedToken(t, special=True) for t in specials])
+    return tok, len(vocab)
+
+
+def siglip_tokenizer(canonicalize_in_normalizer):
+    from tokenizers import Regex, normalizers
     steps = []
     if canonicalize_in_normalizer:
         # The transformers.js SigLIP tokenizers do SiglipTokenizer's canonicalisation in the normaliser.
         steps += [normalizers.Replace(Regex(r"[!-/:-@\[-`{-~]"), ""), normalizers.Lowercase()]
     steps += [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
-    tok.normalizer = normalizers.Sequence(steps)
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
-    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
-                                                       special_tokens=[("</s>", 1)])
-    from tokenizers import AddedToken
-    tok.add_special_tokens([AddedToken(t, special=True) for t in ("<pad>", "</s>", "<unk>")])
-    return tok, len(vocab)
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,!?'-&;:\"()éàüöäß"
+    return unigram_tokenizer(["<pad>", "</s>", "<unk>"], SIGLIP_WORDS, chars, steps, "$A </s>", "$A </s> $B </s>")
 
 
 # Words of the multilingual test tokenizer: "a red circle", "a cat" in a few languages.
@@ -264,20 +270,12 @@ XLM_WORDS = ("a red circle cat photo of the un une rouge cercle chat ein eine ro
 
 def xlm_tokenizer():
     """An XLM-R-style SentencePiece tokenizer: <s> 0, <pad> 1, </s> 2, <unk> 3, `<s> $A </s>`."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -6.0)]
-    vocab += [("\u2581" + word, -5.0 - 0.01 * i) for i, word in enumerate(XLM_WORDS)]
+    from tokenizers import Regex, normalizers
     chars = sorted(set("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,!?'-&;:\"()"
                        + "".join(XLM_WORDS)))
-    vocab += [(c, -9.0) for c in chars] + [("\u2581" + c, -8.5) for c in chars]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " ")])
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
-    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-                                                       special_tokens=[("<s>", 0), ("</s>", 2)])
-    tok.add_special_tokens([AddedToken(t, special=True) for t in ("<s>", "<pad>", "</s>", "<unk>")])
-    return tok, len(vocab)
+    steps = [normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " ")]
+    return unigram_tokenizer(["<s>", "<pad>", "</s>", "<unk>"], XLM_WORDS, chars, steps,
+                             "<s> $A </s>", "<s> $A </s> </s> $B </s>")
 
 
 CLIP_SPECIALS = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",

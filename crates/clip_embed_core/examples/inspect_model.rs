@@ -7,7 +7,7 @@
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use clip_embed_core::{ImageLimits, Registry, Settings};
+use clip_embed_core::{Registry, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,17 +19,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let settings = Settings {
-        model_dir: PathBuf::from(model_dir),
-        onnxruntime_path: PathBuf::from(onnxruntime),
-        intra_op_threads: 1,
-        limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
-        cancel: None,
-        text_cache_entries: 0,
-        prepared_dir: None,
-        warn: None,
-        log: None,
-    };
+    let settings = Settings::new(PathBuf::from(model_dir), PathBuf::from(onnxruntime));
     let fail = |what: &str, e: clip_embed_core::Error| -> ! {
         eprintln!("{shown}: {what}: {e}");
         std::process::exit(1);

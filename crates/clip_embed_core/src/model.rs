@@ -57,6 +57,23 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings for a process outside Postgres (tools, tests): one thread,
+    /// the default image limits, no text cache, original graphs, nothing to
+    /// cancel and nowhere to warn.
+    pub fn new(model_dir: PathBuf, onnxruntime_path: PathBuf) -> Settings {
+        Settings {
+            model_dir,
+            onnxruntime_path,
+            intra_op_threads: 1,
+            limits: ImageLimits::DEFAULT,
+            cancel: None,
+            text_cache_entries: 0,
+            prepared_dir: None,
+            warn: None,
+            log: None,
+        }
+    }
+
     fn warn(&self, message: String) {
         if let Some(warn) = self.warn {
             warn(&message);
@@ -97,13 +114,13 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    fn unusable(name: String, variant: &str, path: PathBuf, problem: Error) -> ModelInfo {
+    fn unusable(name: String, family: &'static str, variant: &str, path: PathBuf, problem: Error) -> ModelInfo {
         ModelInfo {
             name,
             variant: variant.to_string(),
             details: None,
             problem: Some(problem.to_string()),
-            layout: layout::family_of(&path).ok().flatten().map_or("", |family| family.name),
+            layout: family,
             path,
             embed_dim: None,
             image_size: None,
@@ -263,7 +280,7 @@ impl Registry {
                 Ok(family) => family.expect("model_folders lists recognised folders"),
                 Err(problem) => {
                     // One unusable folder must not hide the others.
-                    rows.push(ModelInfo::unusable(folder, "", dir, problem));
+                    rows.push(ModelInfo::unusable(folder, "", "", dir, problem));
                     continue;
                 }
             };
@@ -274,14 +291,14 @@ impl Registry {
                 let model = match self.model(&settings.model_dir, &found) {
                     Ok(model) => model,
                     Err(problem) => {
-                        rows.push(ModelInfo::unusable(name, &variant, dir.clone(), problem));
+                        rows.push(ModelInfo::unusable(name, family.name, &variant, dir.clone(), problem));
                         continue;
                     }
                 };
                 let fingerprint = match model.fingerprint() {
                     Ok(fingerprint) => fingerprint,
                     Err(problem) => {
-                        rows.push(ModelInfo::unusable(name, &variant, dir.clone(), problem));
+                        rows.push(ModelInfo::unusable(name, family.name, &variant, dir.clone(), problem));
                         continue;
                     }
                 };

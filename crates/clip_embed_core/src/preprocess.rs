@@ -37,6 +37,12 @@ pub struct ImageLimits {
     pub max_pixels: u64,
 }
 
+impl ImageLimits {
+    /// The settings' defaults: 50 MiB encoded, and PIL's `MAX_IMAGE_PIXELS`
+    /// (89,478,485) decoded.
+    pub const DEFAULT: ImageLimits = ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 };
+}
+
 /// How an image becomes a square of the input's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resize {

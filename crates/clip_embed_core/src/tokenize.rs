@@ -84,13 +84,16 @@ impl TextCleanup {
     }
 
     /// The cleaned text, for the families whose cleanup is a plain string function.
-    fn apply(self, text: &str) -> String {
+    fn apply(self, text: &str) -> std::borrow::Cow<'_, str> {
         match self {
-            TextCleanup::OpenAi | TextCleanup::TokenizerOnly => text.to_string(),
-            TextCleanup::Whitespace => python_split_join(text),
-            TextCleanup::Canonicalize => {
-                python_split_join(text).chars().filter(|c| !c.is_ascii_punctuation()).collect::<String>().to_lowercase()
-            }
+            TextCleanup::OpenAi | TextCleanup::TokenizerOnly => text.into(),
+            TextCleanup::Whitespace => python_split_join(text).into(),
+            TextCleanup::Canonicalize => python_split_join(text)
+                .chars()
+                .filter(|c| !c.is_ascii_punctuation())
+                .collect::<String>()
+                .to_lowercase()
+                .into(),
         }
     }
 }
@@ -260,7 +263,7 @@ impl ClipTokenizer {
             let cleaned = self.cleanup.apply(&piece);
             let encoding = self
                 .tokenizer
-                .encode_fast(cleaned.as_str(), false)
+                .encode_fast(cleaned.as_ref(), false)
                 .map_err(|e| Error::InvalidArgument(format!("could not tokenize text: {e}")))?;
             let ids = encoding.get_ids();
             // One token more than fits: a cut may leave a trailing piece (a lone "▁").
@@ -387,7 +390,7 @@ fn skip_whitespace(text: &str, mut at: usize, cancel: Option<CancelCheck>) -> Re
 fn whitespace_collapses(tokenizer: &Tokenizer, cleanup: TextCleanup) -> bool {
     let ids = |text: &str| {
         let cleaned = cleanup.apply(text);
-        tokenizer.encode_fast(cleaned.as_str(), false).map(|e| e.get_ids().to_vec()).ok()
+        tokenizer.encode_fast(cleaned.as_ref(), false).map(|e| e.get_ids().to_vec()).ok()
     };
     let run = " \t\n\r\u{a0}\u{85}\u{2003}\u{3000} ";
     [("a b", format!("a{run}b")), (" a", format!("{run}a")), ("a ", format!("a{run}"))]
@@ -788,7 +791,7 @@ mod tests {
         let t = generic_tokenizer(TextCleanup::Whitespace);
         let whole = |text: &str| -> Vec<i64> {
             let cleaned = TextCleanup::Whitespace.apply(text);
-            let ids = t.tokenizer.encode_fast(cleaned.as_str(), false).unwrap().get_ids().to_vec();
+            let ids = t.tokenizer.encode_fast(cleaned.as_ref(), false).unwrap().get_ids().to_vec();
             let mut out = vec![i64::from(START_OF_TEXT)];
             out.extend(ids.iter().take(75).map(|&id| i64::from(id)));
             out.push(i64::from(END_OF_TEXT));

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clip_embed_core::{ImageLimits, Settings};
+use clip_embed_core::Settings;
 
 /// The model directory with `tiny-random` and `tokenizer.json` (set-up's install
 /// location unless CLIP_EMBED_MODEL_DIR says otherwise).
@@ -26,17 +26,7 @@ pub fn onnxruntime_path() -> PathBuf {
 }
 
 pub fn settings() -> Settings {
-    Settings {
-        model_dir: model_dir(),
-        onnxruntime_path: onnxruntime_path(),
-        intra_op_threads: 1,
-        limits: ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 },
-        cancel: None,
-        text_cache_entries: 0,
-        prepared_dir: None,
-        warn: None,
-        log: None,
-    }
+    Settings::new(model_dir(), onnxruntime_path())
 }
 
 pub fn data(name: &str) -> Vec<u8> {

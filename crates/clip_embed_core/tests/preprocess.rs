@@ -17,7 +17,7 @@ fn spec() -> PixelSpec {
 }
 
 fn limits() -> ImageLimits {
-    ImageLimits { max_bytes: 50 << 20, max_pixels: 89_478_485 }
+    ImageLimits::DEFAULT
 }
 
 fn golden(name: &str) -> Vec<f32> {

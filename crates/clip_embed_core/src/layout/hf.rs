@@ -46,7 +46,7 @@ pub const FAMILY: Family = Family {
     name: "hf-clip",
     marker: "onnx/vision_model*.onnx, onnx/text_model*.onnx",
     recognises: |dir| is_hf_folder(dir) && model_type(dir).as_deref() != Some("siglip"),
-    variants,
+    variants: graph_variants,
     describe: |dir, _model_dir, variant| describe(dir, variant, &CLIP),
 };
 
@@ -58,6 +58,8 @@ pub(super) struct Flavour {
     /// The context length where the configuration states none.
     pub default_context_length: usize,
     pub causal: bool,
+    /// The keys of `config.json` that state the embedding width, first found wins.
+    pub embed_dim_keys: &'static [&'static str],
     pub logits: Logits,
 }
 
@@ -67,6 +69,7 @@ const CLIP: Flavour = Flavour {
     default_context_length: 77,
     // CLIPTextTransformer: causal mask, pooled at the end-of-text token.
     causal: true,
+    embed_dim_keys: &["projection_dim", "text_config/hidden_size"],
     // config.json states only logit_scale_init_value (2.6592, the value before
     // training), not the trained scale.
     logits: Logits { scoring: Scoring::Softmax, scale: DEFAULT_LOGIT_SCALE, bias: 0.0, source: "default" },
@@ -84,7 +87,7 @@ pub(super) fn model_type(dir: &Path) -> Option<String> {
 }
 
 /// The variant suffixes present ("" for the plain graphs), plain first.
-fn graph_variants(dir: &Path) -> Vec<String> {
+pub(super) fn graph_variants(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir.join(ONNX_DIR)) else { return Vec::new() };
     let mut found: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -108,10 +111,6 @@ fn is_variant_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 20
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-pub(super) fn variants(dir: &Path) -> Vec<String> {
-    graph_variants(dir)
 }
 
 /// The graph file of a variant.
@@ -140,9 +139,9 @@ pub(super) fn describe(dir: &Path, variant: &str, flavour: &Flavour) -> Result<L
         None
     };
 
-    let embed_dim = config.uint("projection_dim", 1..=65536)?.or(config.uint("text_config/hidden_size", 1..=65536)?);
-    // SigLIP has no projection: its embedding is the towers' hidden size.
-    let embed_dim = if flavour.causal { embed_dim } else { config.uint("text_config/hidden_size", 1..=65536)? };
+    let stated_dims =
+        flavour.embed_dim_keys.iter().map(|key| config.uint(key, 1..=65536)).collect::<Result<Vec<_>>>()?;
+    let embed_dim = stated_dims.into_iter().flatten().next();
     let context_length = config.uint("text_config/max_position_embeddings", 2..=4096)?;
     let config_image_size = config.square("vision_config/image_size")?;
     let image = image_recipe(&preprocessor)?;
@@ -160,11 +159,10 @@ pub(super) fn describe(dir: &Path, variant: &str, flavour: &Flavour) -> Result<L
     if !visual.exists() && !textual.exists() {
         return Err(Error::MissingFile { what: "model variant", path: visual });
     }
-    let files = [Some(visual.clone()), Some(textual.clone()), Some(tokenizer.clone()), Some(config_path.clone())]
+    let files = [&visual, &textual, &tokenizer, &config_path, &preprocessor_path, &tokenizer_config_path]
         .into_iter()
-        .chain([Some(preprocessor_path), Some(tokenizer_config_path)])
-        .flatten()
         .filter(|p| p.exists())
+        .cloned()
         .collect();
     Ok(Layout {
         family: flavour.family,

@@ -31,7 +31,7 @@ pub const HF_FAMILY: Family = Family {
     name: "hf-siglip",
     marker: "onnx/vision_model*.onnx, onnx/text_model*.onnx with config.json model_type siglip",
     recognises: |dir| hf::is_hf_folder(dir) && hf::model_type(dir).as_deref() == Some("siglip"),
-    variants: hf::variants,
+    variants: hf::graph_variants,
     describe: |dir, _model_dir, variant| hf::describe(dir, variant, &HF),
 };
 
@@ -42,6 +42,8 @@ const HF: hf::Flavour = hf::Flavour {
     // SiglipTextConfig's max_position_embeddings default.
     default_context_length: 64,
     causal: false,
+    // SigLIP has no projection: its embedding is the towers' hidden size.
+    embed_dim_keys: &["text_config/hidden_size"],
     logits: Logits { scoring: Scoring::Sigmoid, scale: DEFAULT_SCALE, bias: DEFAULT_BIAS, source: "default" },
 };
 
