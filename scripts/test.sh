@@ -7,7 +7,8 @@
 #                                     8. soak: 4 clients for 60 s, cancel and terminate mid-run
 #                                     9. install_model.sh: installs a good folder, refuses a broken one
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
-#                                    11. the README's SQL examples, verbatim
+#                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster)
+#                                    12. the README's SQL examples, verbatim
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -93,17 +94,31 @@ for broken in broken-graph mixed-layouts hf-no-preprocessor; do
     exit 1
   fi
 done
-[ "$(ls "$install_dir" | tr '\n' ' ')" = "my-export my-hf tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
+# A folder holding a symlink (it could point anywhere) or a FIFO (a reader would block) is refused.
+odd_src="$CLIP_EMBED_HOME/install-odd"
+for odd in symlink fifo; do
+  rm -rf "$odd_src" && cp -r "$CLIP_EMBED_HOME/test-models/bare-export" "$odd_src"
+  if [ "$odd" = symlink ]; then ln -s /etc/passwd "$odd_src/clip_config.json"; else mkfifo "$odd_src/config.json"; fi
+  if MODEL_DIR="$install_dir" bash scripts/install_model.sh "$odd_src" "odd-$odd" 2>/dev/null; then
+    echo "install_model.sh installed a folder with a $odd" >&2
+    exit 1
+  fi
+done
+rm -rf "$odd_src"
+[ "$(ls -A "$install_dir" | tr '\n' ' ')" = "my-export my-hf tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
 rm -rf "$install_dir"
 
 log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
 "$PY" tests/replica/standby.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
   --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
 
+log "hostile: attacks by an ordinary role, faults and a crowd, on a cluster of its own under ulimit -v"
+"$PY" tests/hostile/hostile.py --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
+
 log "README SQL examples, verbatim"
 "$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md
 
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
-# install_model, standby, README.
-echo "stages: 10 passed, 0 failed"
+# install_model, standby, hostile, README.
+echo "stages: 11 passed, 0 failed"

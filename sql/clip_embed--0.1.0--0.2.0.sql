@@ -50,20 +50,27 @@ DECLARE
     done bigint := 0;
     n bigint;
     started timestamptz := clock_timestamp();
-    previous_threads text := current_setting('clip_embed.intra_op_threads', true);
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
     END IF;
-    IF threads IS NOT NULL THEN
-        PERFORM set_config('clip_embed.intra_op_threads', threads::text, false);
-    END IF;
     EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL AND %I IS NOT NULL', tbl, embedding_column, image_column)
         INTO todo;
     LOOP
+        -- Local to this batch's transaction: the session's own value is back
+        -- after every COMMIT and on every error.
+        IF threads IS NOT NULL THEN
+            PERFORM set_config('clip_embed.intra_op_threads', threads::text, true);
+        END IF;
+        -- A row is (tableoid, ctid): a ctid alone repeats across the
+        -- partitions or inheritance children of tbl. The TID scan finds the
+        -- batch's ctids; only the (tableoid, ctid) pairs locked are updated.
         EXECUTE format(
-            'UPDATE %1$s SET %2$I = clip_embed_image(%3$I, $1) WHERE ctid = ANY (ARRAY('
-            'SELECT ctid FROM %1$s WHERE %2$I IS NULL AND %3$I IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED))',
+            'WITH batch AS MATERIALIZED ('
+            'SELECT tableoid AS rel, ctid AS tid FROM %1$s WHERE %2$I IS NULL AND %3$I IS NOT NULL '
+            'LIMIT $2 FOR UPDATE SKIP LOCKED) '
+            'UPDATE %1$s SET %2$I = clip_embed_image(%3$I, $1) '
+            'WHERE ctid = ANY (ARRAY(SELECT tid FROM batch)) AND (tableoid, ctid) IN (SELECT rel, tid FROM batch)',
             tbl, embedding_column, image_column) USING model, batch_size;
         GET DIAGNOSTICS n = ROW_COUNT;
         EXIT WHEN n = 0;
@@ -74,9 +81,6 @@ BEGIN
                 extract(epoch FROM clock_timestamp() - started), 0.001)::numeric, 1),
                 round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
     END LOOP;
-    IF threads IS NOT NULL THEN
-        PERFORM set_config('clip_embed.intra_op_threads', coalesce(previous_threads, '1'), false);
-    END IF;
 END
 $procedure$;
 COMMENT ON PROCEDURE clip_embed_backfill(regclass, name, name, integer, text, integer) IS

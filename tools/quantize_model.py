@@ -16,6 +16,7 @@ Usage: quantize_model.py --model-dir DIR --from NAME --to NEW_NAME
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -58,9 +59,13 @@ def main():
     args = ap.parse_args()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    for name in (args.source, args.target):
+        # A model name as the extension takes it: a plain folder name, so it never leaves the model directory.
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,62}", name):
+            sys.exit(f"quantize_model: {name[:64]!r} is not a model name (letters, digits, '.', '_', '-'; at most 63)")
     source = os.path.join(args.model_dir, args.source)
     target = os.path.join(args.model_dir, args.target)
-    if not os.path.isdir(source):
+    if os.path.islink(source) or not os.path.isdir(source):
         sys.exit(f"quantize_model: no model folder {source}")
     if os.path.exists(target):
         sys.exit(f"quantize_model: {target} exists; pick a new name (a name must keep denoting the same weights)")

@@ -9,7 +9,9 @@ Pass (the suite runs the CI size; bench/soak.sh the long one):
     the half-way point;
   * pg_cancel_backend during a model run cancels that query (57014) and its
     session goes on embedding; pg_terminate_backend ends only that session;
-  * the server never restarted (pg_postmaster_start_time unchanged), so no
+  * the server never restarted, so no backend crashed: pg_postmaster_start_time()
+    and the checkpointer's backend_start unchanged (a crash's reinitialisation keeps
+    the postmaster's start time and starts a new checkpointer)
     backend crashed.
 Prints calls per kind, latency medians, memory, and a closing "N passed, N failed".
 Usage: soak.py --host SOCKET_DIR --port PORT [--clients 4] [--seconds 60] [--growth-mb 4]
@@ -30,6 +32,9 @@ from backend_memory import anonymous_mb  # noqa: E402
 from image_corpus import save, scene  # noqa: E402
 
 CAPTIONS = [f"a {c} {s}" for c in ["red", "green", "blue", "yellow", "purple"] for s in ["circle", "square", "star"]]
+# When the server and its checkpointer started: a crash restart changes the second.
+SERVER_STARTED = ("SELECT pg_postmaster_start_time(), "
+                  "(SELECT backend_start FROM pg_stat_activity WHERE backend_type = 'checkpointer')")
 # Deliberate errors and the SQLSTATE each must raise.
 BAD_CALLS = [
     ("SELECT clip_embed_image('\\x00010203'::bytea)", errors.InvalidBinaryRepresentation),
@@ -143,7 +148,7 @@ def main():
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO soak_photos (data) VALUES (%s)", [(b,) for b in images])
         conn.execute("CREATE INDEX ON soak_photos USING hnsw (emb vector_cosine_ops)")
-        started_at = conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+        started_at = conn.execute(SERVER_STARTED).fetchone()
 
     deadline = time.time() + args.seconds
     clients = [Client(args, i, images, deadline) for i in range(args.clients)]
@@ -157,7 +162,7 @@ def main():
         c.join()
 
     with psycopg.connect(host=args.host, port=args.port, dbname="postgres", user="postgres", autocommit=True) as conn:
-        restarted = conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0] != started_at
+        restarted = conn.execute(SERVER_STARTED).fetchone() != started_at
         conn.execute("DROP TABLE soak_photos")
 
     checks = []

@@ -50,7 +50,7 @@ pub enum Error {
     InvalidVector(&'static str),
     #[error("array must not contain nulls")]
     NullValue,
-    #[error("model \"{name}\" does not exist")]
+    #[error("model \"{}\" does not exist", bounded(name))]
     UnknownModel { name: String, dir: PathBuf },
     #[error("invalid model name \"{}\"", bounded(.0))]
     InvalidModelName(String),

@@ -21,6 +21,7 @@ pub mod layout;
 pub mod math;
 pub mod model;
 pub mod names;
+pub mod onnx_files;
 pub mod pil_resample;
 pub mod prepared;
 pub mod preprocess;

@@ -20,9 +20,9 @@ use crate::error::{io_error, Error, Result};
 use crate::layout::{self, Layout, Scoring};
 use crate::math::l2_normalize;
 use crate::math::{zero_shot, zero_shot_sigmoid};
-use crate::names::validate_model_name;
+use crate::names::{validate_full_name, validate_model_name};
 use crate::prepared::{self, Origin, TowerSource};
-use crate::preprocess::{preprocess, ImageLimits, PixelSpec};
+use crate::preprocess::{preprocess_cancellable, ImageLimits, PixelSpec};
 use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
 use crate::text_cache::{TextCache, TowerIdentity};
 use crate::tokenize::{is_blank, ClipTokenizer};
@@ -30,6 +30,8 @@ use crate::tokenize::{is_blank, ClipTokenizer};
 /// OpenAI CLIP's sizes, used where neither the config nor the graph says.
 const DEFAULT_IMAGE_SIZE: u32 = 224;
 const DEFAULT_CONTEXT_LENGTH: usize = 77;
+/// The longest text input a tower may declare (configs are held to the same).
+const MAX_CONTEXT_LENGTH: usize = 4096;
 
 /// What a call needs from the settings; the SQL layer fills it from its GUCs.
 #[derive(Debug, Clone)]
@@ -159,6 +161,16 @@ struct Model {
 /// (path, length, mtime) of a file the fingerprint covered; a change recomputes it.
 type FileStamp = (PathBuf, u64, Option<SystemTime>);
 
+fn file_stamps(files: &[PathBuf]) -> Result<Vec<FileStamp>> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).map_err(|e| io_error("model file", f, e))?;
+            Ok((f.clone(), meta.len(), meta.modified().ok()))
+        })
+        .collect()
+}
+
 /// The loaded runtime and models of one process (a Postgres backend).
 #[derive(Default)]
 pub struct Registry {
@@ -192,7 +204,7 @@ impl Registry {
                 raw
             }
         };
-        finish(&mut embedding, normalize);
+        finish(&mut embedding, normalize)?;
         Ok(embedding)
     }
 
@@ -211,9 +223,9 @@ impl Registry {
             mean: recipe.mean,
             std: recipe.std,
         };
-        let pixels = preprocess(bytes, &spec, &settings.limits)?;
+        let pixels = preprocess_cancellable(bytes, &spec, &settings.limits, settings.cancel)?;
         let mut embedding = tower.embed_pixels(pixels, spec.image_size, settings.cancel)?;
-        finish(&mut embedding, normalize);
+        finish(&mut embedding, normalize)?;
         Ok(embedding)
     }
 
@@ -295,8 +307,9 @@ impl Registry {
                         continue;
                     }
                 };
-                let fingerprint = match model.fingerprint() {
+                let fingerprint = match model.fingerprint(settings.cancel) {
                     Ok(fingerprint) => fingerprint,
+                    Err(Error::Cancelled) => return Err(Error::Cancelled),
                     Err(problem) => {
                         rows.push(ModelInfo::unusable(name, family.name, &variant, dir.clone(), problem));
                         continue;
@@ -332,6 +345,7 @@ impl Registry {
     /// found by a stat of its folder; recognising a folder reads its configs
     /// (Hugging Face's and Immich's `config.json`), which is not done per call.
     fn resolve(&self, settings: &Settings, name: &str) -> Result<ModelRef> {
+        validate_full_name(name)?;
         let key = settings.model_dir.join(name);
         if let Some(model) = self.models.get(&key) {
             if model.dir.is_dir() {
@@ -425,6 +439,13 @@ impl Registry {
         });
         let (mut tower, origin) = tower?;
         let context_length = layout.text.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
+        if context_length > MAX_CONTEXT_LENGTH {
+            // The tokenizer allocates ids for every slot: a graph saying 10^9 would ask for 8 GB.
+            return Err(Error::InvalidModel(format!(
+                "{} takes {context_length} tokens, over the {MAX_CONTEXT_LENGTH} clip_embed supports",
+                file_name(&layout.textual)
+            )));
+        }
         if let Some(graph) = tower.context_length() {
             if graph != context_length {
                 return Err(Error::InvalidModel(format!(
@@ -469,25 +490,32 @@ impl Model {
         Ok(())
     }
 
-    /// A content hash over the model's files, recomputed only when one changes size or mtime.
-    fn fingerprint(&mut self) -> Result<String> {
-        let files = &self.layout.files;
-        let stamps: Vec<FileStamp> = files
-            .iter()
-            .map(|f| {
-                let meta = std::fs::metadata(f).map_err(|e| io_error("model file", f, e))?;
-                Ok((f.clone(), meta.len(), meta.modified().ok()))
-            })
-            .collect::<Result<_>>()?;
+    /// A content hash over every file the model loads: its layout's files and
+    /// the external-data files its graphs name. Recomputed only when one of
+    /// them changes size or mtime; hashing polls `cancel` (a fresh backend's
+    /// `clip_models()` hashes every model's files).
+    fn fingerprint(&mut self, cancel: Option<CancelCheck>) -> Result<String> {
         if let Some((cached, value)) = &self.fingerprint {
-            if *cached == stamps {
+            let files: Vec<PathBuf> = cached.iter().map(|(f, ..)| f.clone()).collect();
+            if file_stamps(&files)? == *cached {
                 return Ok(value.clone());
             }
         }
+        let mut files = self.layout.files.clone();
+        for graph in [&self.layout.visual, &self.layout.textual] {
+            if graph.is_file() {
+                for external in crate::onnx_files::external_data_files(graph)? {
+                    if !files.contains(&external) {
+                        files.push(external);
+                    }
+                }
+            }
+        }
+        let stamps = file_stamps(&files)?;
         let mut hasher = Sha256::new();
-        for file in files {
+        for file in &files {
             hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
-            prepared::hash_into(&mut hasher, file, None)?;
+            prepared::hash_into(&mut hasher, file, cancel)?;
         }
         let digest = hasher.finalize();
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -541,14 +569,11 @@ struct ModelRef {
 
 /// The model named `name` (`folder` or `folder:variant`), checked to exist.
 fn model_path(settings: &Settings, name: &str) -> Result<ModelRef> {
+    validate_full_name(name)?;
     let (folder, variant) = layout::split_model_name(name);
-    validate_model_name(folder).map_err(|_| Error::InvalidModelName(name.to_string()))?;
     let dir = settings.model_dir.join(folder);
     let unknown = || Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() };
     let family = layout::family_of(&dir)?.ok_or_else(unknown)?;
-    if name.ends_with(':') {
-        return Err(Error::InvalidModelName(name.to_string()));
-    }
     if !(family.variants)(&dir).iter().any(|v| v == variant) {
         return Err(unknown());
     }
@@ -569,15 +594,41 @@ fn model_folders(model_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(folders)
 }
 
-/// The rules for `clip_classify`'s labels: at least one, none blank, no
-/// duplicates (they would split one class's probability), and a template with
-/// a `{}` for the label.
+/// The most labels `clip_classify` takes: each costs a text-tower run and an
+/// embedding kept for the softmax (10,000 x 1,152 floats of a SigLIP is 46 MB).
+pub const MAX_LABELS: usize = 10_000;
+/// The longest prompt (the template with each `{}` replaced by a label) in
+/// bytes. Checked before a prompt is built: `repeat('{}', 100000)` with a
+/// 100,000-character label composed a 10 GB string and aborted the backend.
+/// The text tower reads at most its context (77 tokens) of any prompt.
+pub const MAX_PROMPT_BYTES: u64 = 1 << 20;
+
+/// The rules for `clip_classify`'s labels: at least one and at most
+/// [`MAX_LABELS`], none blank, no duplicates (they would split one class's
+/// probability), a template with a `{}` for the label, and no prompt over
+/// [`MAX_PROMPT_BYTES`].
 fn check_labels(labels: &[String], template: &str) -> Result<()> {
     if labels.is_empty() {
         return Err(Error::InvalidArgument("labels must not be empty".into()));
     }
-    if !template.contains("{}") {
+    if labels.len() > MAX_LABELS {
+        return Err(Error::LimitExceeded(format!(
+            "clip_classify takes at most {MAX_LABELS} labels, not {}",
+            labels.len()
+        )));
+    }
+    let slots = template.matches("{}").count() as u64;
+    if slots == 0 {
         return Err(Error::InvalidArgument(format!("template \"{}\" has no {{}} for the label", bounded(template))));
+    }
+    let rest = template.len() as u64 - 2 * slots;
+    if let Some(longest) = labels.iter().map(String::len).max() {
+        let prompt = rest.saturating_add(slots.saturating_mul(longest as u64));
+        if prompt > MAX_PROMPT_BYTES {
+            return Err(Error::LimitExceeded(format!(
+                "the template with the longest label makes a prompt of {prompt} bytes, over the {MAX_PROMPT_BYTES} a prompt may have"
+            )));
+        }
     }
     let mut seen = std::collections::HashSet::new();
     for (i, label) in labels.iter().enumerate() {
@@ -596,8 +647,15 @@ fn file_name(path: &Path) -> String {
     path.file_name().unwrap_or_default().to_string_lossy().into_owned()
 }
 
-fn finish(embedding: &mut [f32], normalize: bool) {
+/// Normalises where asked, and refuses what no index could take: a model
+/// that gives NaN or an infinity (pgvector's cast would refuse it later, in a
+/// generated column as a less clear error).
+fn finish(embedding: &mut [f32], normalize: bool) -> Result<()> {
+    if embedding.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Inference("the model gave an embedding with NaN or infinite values".into()));
+    }
     if normalize {
         l2_normalize(embedding);
     }
+    Ok(())
 }

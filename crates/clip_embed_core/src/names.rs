@@ -16,9 +16,42 @@ pub fn validate_model_name(name: &str) -> Result<()> {
     }
 }
 
+/// Checks a whole model name, `folder` or `folder:variant`, before it reaches
+/// any cache or file: the folder as [`validate_model_name`], the variant as a
+/// plain file-name suffix (letters, digits, '.', '_', '-', at most 63). Every
+/// backend then gives the same answer for the same name (`./clip-shapes` was
+/// an error in a fresh backend and a result once `clip-shapes` was loaded), and
+/// a 100,000-character variant is refused by its shape, quoted in 64 characters.
+pub fn validate_full_name(name: &str) -> Result<()> {
+    let invalid = || Err(Error::InvalidModelName(name.to_string()));
+    let (folder, variant) = name.split_once(':').unwrap_or((name, ""));
+    if validate_model_name(folder).is_err() {
+        return invalid();
+    }
+    let plain_variant =
+        variant.len() <= 63 && variant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.ends_with(':') || !plain_variant {
+        return invalid();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_names_are_checked_folder_and_variant() {
+        for ok in ["clip-shapes", "hf-clip:quantized", "hf-clip:fp16", "x:UPPER"] {
+            assert!(validate_full_name(ok).is_ok(), "{ok}");
+        }
+        let long_variant = format!("clip-shapes:{}", "a".repeat(100_000));
+        for bad in ["clip-shapes/", "./clip-shapes", "clip-shapes:", "a:b:c", "a:b/c", long_variant.as_str()] {
+            assert!(validate_full_name(bad).is_err(), "{:?}", &bad[..bad.len().min(20)]);
+        }
+        let message = validate_full_name(&long_variant).unwrap_err().to_string();
+        assert!(message.len() < 100, "{}", message.len());
+    }
 
     #[test]
     fn model_names_are_plain_folder_names() {

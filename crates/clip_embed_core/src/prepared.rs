@@ -46,17 +46,22 @@ use sha2::{Digest, Sha256};
 use crate::error::{io_error, Error, Result};
 use crate::layout::{Binding, Signature};
 use crate::math::cosine_similarity;
-use crate::session::{bind_session, create_session, create_session_from_bytes, CancelCheck, Runtime, Tower, TowerKind};
+use crate::session::{
+    abandonable, bind_session, create_session, create_session_from_bytes, CancelCheck, Runtime, Tower, TowerKind,
+};
 use crate::text_length::rewrite_sequence_length;
 
 /// What preparing does, as a string in every key: changing how copies are
 /// written (optimisation level, external-data threshold) must change this.
-pub const PREPARE_RECIPE: &str = "clip_embed-prepared-2;level2;external>=1024;prepacked;text-length-1";
+pub const PREPARE_RECIPE: &str = "clip_embed-prepared-3;level2;external>=1024;prepacked;text-length-1;full-sha256";
 
 /// The prepared graph's file name in a copy's folder (weights in `model.onnx.data`).
 const GRAPH_FILE: &str = "model.onnx";
 /// The manifest, written last: a folder without one is not a copy.
 const MANIFEST_FILE: &str = "manifest.json";
+/// The identities (inode, size, mtime) of a copy's files when their full
+/// checksums last matched: see [`verify`].
+const VERIFIED_FILE: &str = "verified.json";
 /// Cheap stamps of source files to their content hashes.
 const STAMPS_DIR: &str = "stamps";
 /// Marks a folder being written: `.<copy>.tmp-<pid>`.
@@ -126,6 +131,9 @@ pub struct FileCheck {
     /// SHA-256 of the whole file, or of its samples where `sampled`.
     pub sha256: String,
     pub sampled: bool,
+    /// SHA-256 of the whole file.
+    #[serde(default)]
+    pub full_sha256: String,
 }
 
 /// One folder of the store, as `clip_prepared_models()` lists it.
@@ -162,35 +170,58 @@ pub fn load_tower(
     if let Err(e) = fs::create_dir_all(store.join(STAMPS_DIR)) {
         return fallback(format!("cannot create \"{}\": {e}", store.display()), warn);
     }
+    if let Err(why) = owned_privately(store) {
+        return fallback(why, warn);
+    }
     let (name, content) = match copy_name(store, source, cancel) {
         Ok(named) => named,
         Err(Error::Cancelled) => return Err(Error::Cancelled),
         Err(e) => return fallback(e.to_string(), warn),
     };
     let dir = store.join(&name);
-    if dir.exists() {
-        match verify(&dir) {
-            Ok(manifest) => {
-                match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
-                    Ok(mut tower) => {
-                        tower.trimmed_context = manifest.text_length;
-                        return Ok((tower, Origin::Prepared(name)));
-                    }
-                    Err(Error::Cancelled) => return Err(Error::Cancelled),
-                    Err(e) => warn(format!("clip_embed: prepared copy \"{name}\" did not load ({e}); rebuilding it")),
-                }
-            }
-            Err(why) => warn(format!("clip_embed: prepared copy \"{name}\" is damaged ({why}); rebuilding it")),
+    let damage_reported = std::cell::Cell::new(false);
+    let first_check = &mut |message: String| {
+        damage_reported.set(true);
+        warn(message)
+    };
+    if let Some(loaded) = load_sound_copy(runtime, &dir, source, threads, cancel, first_check)? {
+        return Ok(loaded);
+    }
+    // One backend of the machine prepares a copy at a time: three first users
+    // of a ViT-B/16 at once used to write three temporary copies (1.76 GB)
+    // with ~1.07 GB peak memory each.
+    let _lock = match PrepareLock::acquire(store, &name, cancel) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            let waited = PREPARE_WAIT.as_secs();
+            return fallback(format!("another backend has been preparing \"{name}\" for over {waited} s"), warn);
         }
-        if let Err(e) = remove_dir(&dir) {
-            return fallback(format!("cannot remove the damaged copy \"{}\": {e}", dir.display()), warn);
+        Err(Error::Cancelled) => return Err(Error::Cancelled),
+        Err(e) => return fallback(format!("cannot lock the store: {e}"), warn),
+    };
+    // It may have been prepared while this backend waited; a damaged copy is reported once.
+    let second_check = &mut |message: String| {
+        if !damage_reported.get() {
+            warn(message)
         }
+    };
+    if let Some(loaded) = load_sound_copy(runtime, &dir, source, threads, cancel, second_check)? {
+        return Ok(loaded);
+    }
+    if let Err(e) = remove_dir(&dir) {
+        return fallback(format!("cannot remove the damaged copy \"{}\": {e}", dir.display()), warn);
     }
     let manifest = match prepare(runtime, store, &name, &content, source, cancel, log) {
         Ok(manifest) => manifest,
         Err(Error::Cancelled) => return Err(Error::Cancelled),
-        // The source graph itself is broken: the same error as loading it.
-        Err(e @ Error::InvalidModel(_)) => return Err(e),
+        // Either the source graph is broken (loading it gives the query its
+        // error) or ONNX Runtime could not write the copy (a full disk reads as
+        // a failed load too): the original decides which.
+        Err(e @ Error::InvalidModel(_)) => {
+            let tower = original(cancel)?;
+            warn(format!("clip_embed: loading \"{}\" without a prepared copy: {e}", source.path.display()));
+            return Ok((tower, Origin::Original));
+        }
         Err(e) => return fallback(format!("could not prepare a copy: {e}"), warn),
     };
     let loaded = Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel);
@@ -201,6 +232,102 @@ pub fn load_tower(
         }
         Err(Error::Cancelled) => Err(Error::Cancelled),
         Err(e) => fallback(format!("the copy just prepared did not load: {e}"), warn),
+    }
+}
+
+/// Whether the store is the server's own: owned by this process's user and
+/// writable by no one else. Copy names are predictable, so a store that
+/// another user can write to (an absolute `clip_embed.prepared_dir` such as
+/// `/tmp/x`) would let that user plant the graph every backend loads.
+fn owned_privately(store: &Path) -> std::result::Result<(), String> {
+    let meta = fs::metadata(store).map_err(|e| format!("cannot read \"{}\": {e}", store.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "\"{}\" is owned by uid {} with mode {:o}; the store must be the server user's and writable by no one else",
+            store.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// The tower from the copy in `dir` if there is one that checks out and
+/// loads; None (with a warning where a copy was there but unsound) otherwise.
+fn load_sound_copy(
+    runtime: &Runtime,
+    dir: &Path,
+    source: &TowerSource,
+    threads: usize,
+    cancel: Option<CancelCheck>,
+    warn: &mut dyn FnMut(String),
+) -> Result<Option<(Tower, Origin)>> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    match verify(dir, cancel)? {
+        Ok(manifest) => match Tower::load(runtime, &dir.join(GRAPH_FILE), source.kind, source.bind, threads, cancel) {
+            Ok(mut tower) => {
+                tower.trimmed_context = manifest.text_length;
+                return Ok(Some((tower, Origin::Prepared(name))));
+            }
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => warn(format!("clip_embed: prepared copy \"{name}\" did not load ({e}); rebuilding it")),
+        },
+        Err(why) => warn(format!("clip_embed: prepared copy \"{name}\" is damaged ({why}); rebuilding it")),
+    }
+    Ok(None)
+}
+
+/// How long a backend waits for another one preparing the same copy before
+/// it loads the original graph instead (with a warning). Preparing a ViT-B/16
+/// tower takes ~3 s here; a ViT-L/14 several times that.
+const PREPARE_WAIT: Duration = Duration::from_secs(120);
+/// How often a waiting backend tries the lock again (and polls its cancel).
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// An exclusive `flock` on `.<copy>.lock` in the store, held while a copy is
+/// prepared: machine-wide, and released by the kernel when the holder exits,
+/// however it exits.
+struct PrepareLock {
+    _held: fs::File,
+}
+
+impl PrepareLock {
+    /// The lock, after waiting (cancellably) for a holder to finish; None
+    /// after [`PREPARE_WAIT`].
+    fn acquire(store: &Path, name: &str, cancel: Option<CancelCheck>) -> Result<Option<PrepareLock>> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = store.join(format!(".{name}.lock"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        let started = Instant::now();
+        loop {
+            // SAFETY: flock on a descriptor this function owns; LOCK_NB never blocks.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Some(PrepareLock { _held: file }));
+            }
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(Error::Io { path, source: error });
+            }
+            if cancelled(cancel) {
+                return Err(Error::Cancelled);
+            }
+            if started.elapsed() >= PREPARE_WAIT {
+                return Ok(None);
+            }
+            std::thread::sleep(LOCK_POLL);
+        }
     }
 }
 
@@ -230,20 +357,21 @@ pub fn tower_name(kind: TowerKind) -> &'static str {
     }
 }
 
-/// The cheap stamp of a file: changes whenever its bytes can have changed.
-fn stamp(path: &Path) -> Result<String> {
+/// The cheap stamp of a file: path, device, inode, size and mtime (ns). It
+/// changes whenever the bytes are rewritten or the file is replaced; ctime is
+/// left out on purpose, since `chmod -R a+rX` (the README's install step)
+/// changes it without changing a byte, and every copy then looked stale.
+pub(crate) fn stamp(path: &Path) -> Result<String> {
     let meta = fs::metadata(path).map_err(|e| io_error("model file", path, e))?;
     let absolute = fs::canonicalize(path).map_err(|e| io_error("model file", path, e))?;
     Ok(format!(
-        "{}\0{}\0{}\0{}\0{}.{}\0{}.{}",
+        "{}\0{}\0{}\0{}\0{}.{}",
         absolute.display(),
         meta.dev(),
         meta.ino(),
         meta.len(),
         meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
+        meta.mtime_nsec()
     ))
 }
 
@@ -251,31 +379,65 @@ fn stamp_file(store: &Path, path: &Path) -> Result<PathBuf> {
     Ok(store.join(STAMPS_DIR).join(&hex(&Sha256::digest(stamp(path)?.as_bytes()))[..32]))
 }
 
-/// The SHA-256 of `path`'s bytes, from the stamp index when the stamp is
-/// unchanged, else hashed once and recorded.
+/// What the stamp index records for a graph: the content hash over the graph
+/// and every external-data file it names, and those files' stamps (the
+/// graph's own stamp is the index file's name).
+#[derive(Debug, Serialize, Deserialize)]
+struct Recorded {
+    sha256: String,
+    external: Vec<(PathBuf, String)>,
+}
+
+/// The SHA-256 over `path`'s bytes and those of every external-data file it
+/// names ([`crate::onnx_files`]), from the stamp index when no stamp changed,
+/// else hashed once (cancellably) and recorded.
 fn source_sha256(store: &Path, path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
-    let index = stamp_file(store, path)?;
-    if let Ok(recorded) = fs::read_to_string(&index) {
-        let recorded = recorded.trim();
-        if recorded.len() == 64 && recorded.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(recorded.to_string());
-        }
+    if let Some(recorded) = recorded_sha256(store, path) {
+        return Ok(recorded);
     }
-    let content = hash_file(path, cancel)?;
-    write_atomically(&index, format!("{content}\n").as_bytes())?;
+    let (content, external) = content_sha256(path, cancel)?;
+    let stamps = external.iter().map(|f| Ok((f.clone(), stamp(f)?))).collect::<Result<Vec<_>>>()?;
+    let record = Recorded { sha256: content.clone(), external: stamps };
+    let json = serde_json::to_vec(&record).map_err(|e| Error::Inference(e.to_string()))?;
+    write_atomically(&stamp_file(store, path)?, &json)?;
     Ok(content)
 }
 
-/// The stamp index's hash for `path`, without hashing: None if not recorded.
-fn recorded_sha256(store: &Path, path: &Path) -> Option<String> {
-    let recorded = fs::read_to_string(stamp_file(store, path).ok()?).ok()?;
-    Some(recorded.trim().to_string()).filter(|r| r.len() == 64)
+/// The SHA-256 over a graph and its external-data files (each file's name,
+/// then its bytes), and those files.
+pub(crate) fn content_sha256(path: &Path, cancel: Option<CancelCheck>) -> Result<(String, Vec<PathBuf>)> {
+    let external = crate::onnx_files::external_data_files(path)?;
+    let mut hasher = Sha256::new();
+    hash_into(&mut hasher, path, cancel)?;
+    for file in &external {
+        hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        hasher.update([0]);
+        hash_into(&mut hasher, file, cancel)?;
+    }
+    Ok((hex(&hasher.finalize()), external))
 }
 
-/// The copy name `source` would load now, if its content hash is recorded.
-/// Needs the runtime loaded.
-pub fn current_copy_name(store: &Path, source: &TowerSource) -> Option<String> {
-    Some(name_for(source, &recorded_sha256(store, source.path)?))
+/// The stamp index's hash for `path`, without hashing: None if not recorded
+/// or if an external-data file's stamp changed since.
+fn recorded_sha256(store: &Path, path: &Path) -> Option<String> {
+    let text = fs::read(stamp_file(store, path).ok()?).ok()?;
+    let recorded: Recorded = serde_json::from_slice(&text).ok()?;
+    let unchanged = recorded.external.iter().all(|(file, was)| stamp(file).is_ok_and(|now| now == *was));
+    Some(recorded.sha256).filter(|r| unchanged && r.len() == 64)
+}
+
+/// The copy name `source` loads now. Hashes the source (cancellably, once per
+/// stamp) where its content hash is not recorded, so `stale` always means the
+/// content changed, never only that it was not looked at. Needs the runtime loaded.
+pub fn current_copy_name(store: &Path, source: &TowerSource, cancel: Option<CancelCheck>) -> Result<String> {
+    let _ = fs::create_dir_all(store.join(STAMPS_DIR));
+    let content = match source_sha256(store, source.path, cancel) {
+        Ok(content) => content,
+        // An unwritable store still lists: hash without recording.
+        Err(Error::Io { .. }) => content_sha256(source.path, cancel)?.0,
+        Err(e) => return Err(e),
+    };
+    Ok(name_for(source, &content))
 }
 
 /// Writes a copy into a temporary folder and renames it into place; returns
@@ -298,7 +460,9 @@ fn prepare(
     let result = result.and_then(|manifest| match fs::rename(&temp, store.join(name)) {
         Ok(()) => Ok(manifest),
         // Another backend renamed its copy first: use that one, checked like any other.
-        Err(_) if store.join(name).join(MANIFEST_FILE).exists() => verify(&store.join(name)).map_err(Error::Inference),
+        Err(_) if store.join(name).join(MANIFEST_FILE).exists() => {
+            verify(&store.join(name), cancel)?.map_err(Error::Inference)
+        }
         Err(e) => Err(Error::Io { path: store.join(name), source: e }),
     });
     let _ = remove_dir(&temp); // gone after a rename; else never leave it behind
@@ -350,8 +514,13 @@ fn write_copy(
     entries.sort();
     for path in entries {
         let file = fs::File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
-        file.sync_all().map_err(|e| Error::Io { path: path.clone(), source: e })?;
-        files.push(check_of(&path)?);
+        abandonable(cancel, move || file.sync_all())?.map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        let mut check = check_of(&path)?;
+        if check.sampled {
+            // 0.4-1.3 s for a ViT-B/16 visual copy's 686 MB, once, where preparing takes ~3 s.
+            check.full_sha256 = hash_file(&path, cancel)?;
+        }
+        files.push(check);
     }
     if !files.iter().any(|f| f.name == GRAPH_FILE) {
         return Err(Error::Inference(format!("ONNX Runtime wrote no \"{GRAPH_FILE}\"")));
@@ -370,6 +539,9 @@ fn write_copy(
         files,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Inference(e.to_string()))?;
+    // The files were hashed whole just now: their identities (kept by the rename) are verified.
+    let identities = identities(temp, &manifest).map_err(|e| Error::Io { path: temp.to_path_buf(), source: e })?;
+    record_verified(temp, &identities)?;
     write_atomically(&temp.join(MANIFEST_FILE), &json)?;
     Ok(manifest)
 }
@@ -399,8 +571,13 @@ fn write_rewritten_text(
     if length < PROBE_IDS.len() {
         return Ok(Err(format!("its length {length} is shorter than the probe caption")));
     }
-    let bytes = fs::read(source.path).map_err(|e| io_error("model file", source.path, e))?;
-    let rewritten = match rewrite_sequence_length(&bytes, original.ids_input().0) {
+    // Reading and rewriting 254 MB (a ViT-B/16 text tower) cannot poll a cancel.
+    let (path, ids) = (source.path.to_path_buf(), original.ids_input().0.to_string());
+    let rewrite = abandonable(cancel, move || {
+        let bytes = fs::read(&path).map_err(|e| io_error("model file", &path, e))?;
+        Ok::<_, Error>(rewrite_sequence_length(&bytes, &ids))
+    })??;
+    let rewritten = match rewrite {
         Ok(Some(rewritten)) if rewritten.fixed_length == length => rewritten,
         Ok(Some(rewritten)) => {
             return Ok(Err(format!("the graph says length {}, ONNX Runtime {length}", rewritten.fixed_length)))
@@ -408,9 +585,9 @@ fn write_rewritten_text(
         Ok(None) => return Ok(Ok(None)),
         Err(why) => return Ok(Err(why)),
     };
-    drop(bytes);
     let checked = (|| -> Result<std::result::Result<(), String>> {
-        drop(create_session_from_bytes(runtime, &rewritten.model, source.path, Some(graph), cancel)?);
+        let model: std::sync::Arc<[u8]> = rewritten.model.into();
+        drop(create_session_from_bytes(runtime, model, source.path, Some(graph), cancel)?);
         let mut copy = Tower::load(runtime, graph, source.kind, source.bind, 1, cancel)?;
         copy.trimmed_context = Some(length);
         let mut probe = PROBE_IDS.to_vec();
@@ -444,31 +621,69 @@ fn clear_folder(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks a copy's files against its manifest.
-fn verify(dir: &Path) -> std::result::Result<Manifest, String> {
-    let manifest = read_manifest(dir)?;
+/// Checks a copy's files against its manifest. The sampled checksums (5.2 MB
+/// of the 686 MB a ViT-B/16 visual copy holds) run on every load; the full
+/// checksums whenever a file's identity (inode, size, mtime) differs from the
+/// one recorded in `verified.json` when they last matched, i.e. once per copy
+/// after it is written (the writer records it) and again after any write to
+/// it. A damaged byte between samples (605 KB of zeros in a constant that is
+/// not prepacked gave cosine 0.91, unnoticed, before this) therefore never
+/// loads: writing it changes the file's mtime. Outer error: cancelled.
+fn verify(dir: &Path, cancel: Option<CancelCheck>) -> Result<std::result::Result<Manifest, String>> {
+    let manifest = match read_manifest(dir) {
+        Ok(manifest) => manifest,
+        Err(why) => return Ok(Err(why)),
+    };
     if manifest.recipe != PREPARE_RECIPE {
-        return Err(format!("written by recipe \"{}\"", manifest.recipe));
+        return Ok(Err(format!("written by recipe \"{}\"", manifest.recipe)));
     }
-    let mut listed = 0;
+    if manifest.files.is_empty() || !manifest.files.iter().any(|f| f.name == GRAPH_FILE) {
+        return Ok(Err("the manifest lists no graph".into()));
+    }
+    let identities = match identities(dir, &manifest) {
+        Ok(identities) => identities,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let verified = fs::read(dir.join(VERIFIED_FILE)).ok().and_then(|t| serde_json::from_slice::<Vec<String>>(&t).ok());
+    let full = verified.as_ref() != Some(&identities);
     for expected in &manifest.files {
         let path = dir.join(&expected.name);
-        let found = check_of(&path).map_err(|e| e.to_string())?;
+        let found = match check_of(&path) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
         if found.bytes != expected.bytes {
-            return Err(format!(
+            return Ok(Err(format!(
                 "\"{}\" has {} bytes, the manifest says {}",
                 expected.name, found.bytes, expected.bytes
-            ));
+            )));
         }
-        if found.sha256 != expected.sha256 {
-            return Err(format!("\"{}\" does not match its checksum", expected.name));
+        if found.sha256 != expected.sha256 || (full && hash_file(&path, cancel)? != expected.full_sha256) {
+            return Ok(Err(format!("\"{}\" does not match its checksum", expected.name)));
         }
-        listed += 1;
     }
-    if listed == 0 || !manifest.files.iter().any(|f| f.name == GRAPH_FILE) {
-        return Err("the manifest lists no graph".into());
+    if full {
+        // Not recorded (a read-only store): the full check runs again next time.
+        let _ = record_verified(dir, &identities);
     }
-    Ok(manifest)
+    Ok(Ok(manifest))
+}
+
+/// Each manifest file's identity: name, inode, size and mtime (ns).
+fn identities(dir: &Path, manifest: &Manifest) -> std::io::Result<Vec<String>> {
+    manifest
+        .files
+        .iter()
+        .map(|f| {
+            let meta = fs::metadata(dir.join(&f.name))?;
+            Ok(format!("{}\0{}\0{}\0{}.{}", f.name, meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec()))
+        })
+        .collect()
+}
+
+fn record_verified(dir: &Path, identities: &[String]) -> Result<()> {
+    let json = serde_json::to_vec(identities).map_err(|e| Error::Inference(e.to_string()))?;
+    write_atomically(&dir.join(VERIFIED_FILE), &json)
 }
 
 fn read_manifest(dir: &Path) -> std::result::Result<Manifest, String> {
@@ -483,9 +698,8 @@ fn check_of(path: &Path) -> Result<FileCheck> {
     let bytes = file.metadata().map_err(io)?.len();
     let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     if bytes <= FULL_HASH_BYTES {
-        let mut hasher = Sha256::new();
-        hash_into(&mut hasher, path, None)?;
-        return Ok(FileCheck { name, bytes, sha256: hex(&hasher.finalize()), sampled: false });
+        let sha256 = hash_file(path, None)?;
+        return Ok(FileCheck { name, bytes, full_sha256: sha256.clone(), sha256, sampled: false });
     }
     let mut hasher = Sha256::new();
     hasher.update(bytes.to_le_bytes());
@@ -497,10 +711,10 @@ fn check_of(path: &Path) -> Result<FileCheck> {
         file.read_exact(&mut buffer[..len]).map_err(io)?;
         hasher.update(&buffer[..len]);
     }
-    Ok(FileCheck { name, bytes, sha256: hex(&hasher.finalize()), sampled: true })
+    Ok(FileCheck { name, bytes, sha256: hex(&hasher.finalize()), sampled: true, full_sha256: String::new() })
 }
 
-/// SHA-256 of a whole file, polling `cancel` every 64 MiB.
+/// SHA-256 of a whole file, polling `cancel` every MiB.
 fn hash_file(path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
     let mut hasher = Sha256::new();
     hash_into(&mut hasher, path, cancel)?;
@@ -508,34 +722,38 @@ fn hash_file(path: &Path, cancel: Option<CancelCheck>) -> Result<String> {
 }
 
 /// Feeds a whole file to `hasher` (also the model fingerprint's loop), polling
-/// `cancel` every 64 MiB.
+/// `cancel` after every MiB read: about 2 ms of hashing, or one disk read of a
+/// cold file, so a cancel is seen within milliseconds (a fresh backend's
+/// `clip_models()` hashes every model file, 600 MB for one ViT-B/16).
 pub(crate) fn hash_into(hasher: &mut Sha256, path: &Path, cancel: Option<CancelCheck>) -> Result<()> {
     let mut file = fs::File::open(path).map_err(|e| io_error("model file", path, e))?;
     let mut buffer = vec![0u8; 1 << 20];
-    let mut since_poll = 0usize;
     loop {
+        if cancelled(cancel) {
+            return Err(Error::Cancelled);
+        }
         let n = file.read(&mut buffer).map_err(|e| io_error("model file", path, e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
-        since_poll += n;
-        if since_poll >= 64 << 20 {
-            since_poll = 0;
-            if cancel.is_some_and(|is_cancelled| is_cancelled()) {
-                return Err(Error::Cancelled);
-            }
-        }
     }
     Ok(())
 }
 
-/// Writes `bytes` to a temporary name beside `path`, then renames it.
+fn cancelled(cancel: Option<CancelCheck>) -> bool {
+    cancel.is_some_and(|is_cancelled| is_cancelled())
+}
+
+/// Writes `bytes` to a temporary name beside `path`, then renames it. The
+/// name is the process's and a per-process count, so two writers never share one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let temp = path.with_file_name(format!(
-        ".{}{TEMP_MARK}{}",
+        ".{}{TEMP_MARK}{}.{}",
         path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let io = |e| Error::Io { path: path.to_path_buf(), source: e };
     let mut file = fs::File::create(&temp).map_err(io)?;
@@ -677,18 +895,87 @@ mod tests {
         let store = temp_dir("stamps");
         fs::create_dir_all(store.join(STAMPS_DIR)).unwrap();
         let source = store.join("textual.onnx");
-        fs::write(&source, b"first").unwrap();
+        // Protobuf bytes (ir_version 1, then 2): the key parses the graph for external data.
+        fs::write(&source, b"\x08\x01").unwrap();
         let first = source_sha256(&store, &source, None).unwrap();
-        assert_eq!(first, hex(&Sha256::digest(b"first")));
+        assert_eq!(first, hex(&Sha256::digest(b"\x08\x01")));
         assert_eq!(recorded_sha256(&store, &source), Some(first.clone()));
-        // New bytes of the same length: the stamp (mtime/ctime/inode) changes, so it is re-hashed.
+        // A mode change (ctime only) keeps the record: chmod must not make copies stale.
+        let mut perms = fs::metadata(&source).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+        fs::set_permissions(&source, perms).unwrap();
+        assert_eq!(recorded_sha256(&store, &source), Some(first.clone()));
+        // New bytes of the same length: the stamp (mtime/inode) changes, so it is re-hashed.
         std::thread::sleep(std::time::Duration::from_millis(20));
         let replacement = store.join("new.onnx");
-        fs::write(&replacement, b"other").unwrap();
+        fs::write(&replacement, b"\x08\x02").unwrap();
         fs::rename(&replacement, &source).unwrap();
         assert_eq!(recorded_sha256(&store, &source), None);
-        assert_eq!(source_sha256(&store, &source, None).unwrap(), hex(&Sha256::digest(b"other")));
+        assert_eq!(source_sha256(&store, &source, None).unwrap(), hex(&Sha256::digest(b"\x08\x02")));
         fs::remove_dir_all(&store).unwrap();
+    }
+
+    #[test]
+    fn the_content_hash_covers_external_data_files() {
+        let store = temp_dir("external");
+        fs::create_dir_all(store.join(STAMPS_DIR)).unwrap();
+        // A graph with one initializer whose data is external, in "w.data".
+        let entry = [b"\x0a\x08location".as_slice(), b"\x12\x06w.data"].concat();
+        let tensor = [b"\x42\x01t\x6a".as_slice(), &[entry.len() as u8], &entry, b"\x70\x01"].concat();
+        let graph = [b"\x2a".as_slice(), &[tensor.len() as u8], &tensor].concat();
+        let model = [b"\x08\x08\x3a".as_slice(), &[graph.len() as u8], &graph].concat();
+        let source = store.join("textual.onnx");
+        fs::write(&source, &model).unwrap();
+        fs::write(store.join("w.data"), [1u8; 64]).unwrap();
+        let first = source_sha256(&store, &source, None).unwrap();
+        assert_ne!(first, hex(&Sha256::digest(&model)), "the weights are part of the hash");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(store.join("w.data"), [2u8; 64]).unwrap();
+        assert_eq!(recorded_sha256(&store, &source), None, "a changed weights file is not the recorded content");
+        assert_ne!(source_sha256(&store, &source, None).unwrap(), first);
+        fs::remove_dir_all(&store).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_byte_between_samples_is_caught_by_the_full_check_after_a_write() {
+        let dir = temp_dir("verified");
+        fs::write(dir.join(GRAPH_FILE), b"graph").unwrap();
+        let data: Vec<u8> = (0..(40u32 << 20)).map(|i| (i % 251) as u8).collect();
+        fs::write(dir.join("model.onnx.data"), &data).unwrap();
+        let files = [GRAPH_FILE, "model.onnx.data"]
+            .iter()
+            .map(|name| {
+                let mut check = check_of(&dir.join(name)).unwrap();
+                check.full_sha256 = hash_file(&dir.join(name), None).unwrap();
+                check
+            })
+            .collect();
+        let manifest = Manifest {
+            recipe: PREPARE_RECIPE.into(),
+            model: "m".into(),
+            tower: "visual".into(),
+            source: dir.join("visual.onnx"),
+            source_sha256: String::new(),
+            onnxruntime: String::new(),
+            cpu: String::new(),
+            created_unix: 0,
+            prepare_ms: 0.0,
+            text_length: None,
+            files,
+        };
+        fs::write(dir.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        assert!(verify(&dir, None).unwrap().is_ok());
+        assert!(dir.join(VERIFIED_FILE).exists(), "the full check is recorded");
+        assert!(verify(&dir, None).unwrap().is_ok());
+        // 605 KB of zeros 1 MiB past a sample: the samples match, the full checksum does not.
+        let mut damaged = data.clone();
+        damaged[(9 << 20)..(9 << 20) + 605_000].fill(0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(dir.join("model.onnx.data"), &damaged).unwrap();
+        assert_eq!(check_of(&dir.join("model.onnx.data")).unwrap().sha256, manifest.files[1].sha256);
+        let why = verify(&dir, None).unwrap().unwrap_err();
+        assert!(why.contains("does not match its checksum"), "{why}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

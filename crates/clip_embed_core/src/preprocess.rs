@@ -16,10 +16,11 @@
 //! "RGB"), so the resamplers are a port of Pillow's own ([`crate::pil_resample`]),
 //! and lossless images give the reference's bytes exactly.
 
-use crate::decode::decode_rgb;
+use crate::decode::{decode_rgb_cancellable, poll};
 use crate::error::{Error, Result};
 use crate::pil_resample::resize_window;
 pub use crate::pil_resample::Filter;
+use crate::session::CancelCheck;
 
 /// OpenAI CLIP's per-channel normalisation mean (RGB).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -28,6 +29,21 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// Limits that stop decompression bombs before they allocate.
+///
+/// With P = `max_pixels` and B = `max_bytes`, one image's preprocessing
+/// allocates at most 12 P + 64 MiB for decoding (the widest decoder layouts:
+/// a progressive 4:4:4 CMYK JPEG's output and coefficients, a single-strip
+/// 16-bit RGBA TIFF's raster and strip; see [`crate::decode::decode_rgb`]),
+/// 6 P while an Exif rotation copies the RGB image, and at most 17.1 MB in the
+/// resampler at S = 224 ([`crate::pil_resample::RESAMPLE_MAX_BYTES`]), besides
+/// the B bytes of input: ~1.2 GiB at the defaults (12 x 89,478,485 bytes =
+/// 1.0 GiB, and 64 MiB, 17 MB and 50 MiB). Measured peaks (maximum RSS of a
+/// process decoding and preprocessing one image, 10000x8947 or 9400x9400):
+/// 1.08 GB for a progressive 4:4:4 CMYK JPEG (the worst case), 0.87 GB for a
+/// progressive 4:4:4 photo, 0.71 GB for a 16-bit RGBA PNG (0.98 GB before the
+/// in-place conversion), 0.34 GB for a baseline 4:4:4 photo. Every size is
+/// checked in u64 before the buffer is made; OpenCV's own limits (2^20 per
+/// side, 2^30 pixels) apply on top.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageLimits {
     /// Largest encoded input accepted, in bytes.
@@ -84,19 +100,42 @@ pub struct PixelSpec {
 
 /// Decodes `bytes` and returns the `[3, S, S]` normalised tensor (CHW, f32).
 pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Result<Vec<f32>> {
-    let image = decode_rgb(bytes, limits)?;
+    preprocess_cancellable(bytes, spec, limits, None)
+}
+
+/// [`preprocess`], polling `cancel` between phases, every 64 KiB of input the
+/// memory-safe decoders read, and on every row of the resampler's passes
+/// ([`Error::Cancelled`]). What remains uninterruptible is one call into C
+/// (libjpeg's decode, bounded by its work budget, the pixel limit and the byte
+/// limit: 1.71 s measured for a dense 38.6 MB progressive 4:4:4 JPEG at the
+/// default limits; one libtiff strip) or one strip or frame in a memory-safe
+/// decoder; see [`crate::decode::decode_rgb_cancellable`].
+pub fn preprocess_cancellable(
+    bytes: &[u8],
+    spec: &PixelSpec,
+    limits: &ImageLimits,
+    cancel: Option<CancelCheck>,
+) -> Result<Vec<f32>> {
+    let image = decode_rgb_cancellable(bytes, limits, cancel)?;
     let (width, height) = image.dimensions();
     let size = spec.image_size;
     let (resized, window) = match spec.resize {
         Resize::Squash => ((size, size), (0, 0)),
         Resize::ShortestThenCrop { shortest, rounding } => {
             let (resized_w, resized_h) = shorter_side_resize(width, height, shortest.unwrap_or(size), rounding);
-            if u64::from(resized_w) * u64::from(resized_h) > limits.max_pixels {
+            // In u64: 224 x 19,173,962 would wrap a u32 (and pass this check).
+            if resized_w.saturating_mul(resized_h) > limits.max_pixels {
                 return Err(Error::LimitExceeded(format!(
                     "image of {width}x{height} pixels would resize to {resized_w}x{resized_h}, over clip_embed.max_image_pixels ({})",
                     limits.max_pixels
                 )));
             }
+            let (resized_w, resized_h) = (u32::try_from(resized_w), u32::try_from(resized_h));
+            let (Ok(resized_w), Ok(resized_h)) = (resized_w, resized_h) else {
+                return Err(Error::LimitExceeded(format!(
+                    "image of {width}x{height} pixels resizes past 2^32 pixels a side"
+                )));
+            };
             let offset = |d: u32| match rounding {
                 Rounding::Torchvision => round_half_even_half(d - size),
                 Rounding::Transformers | Rounding::Immich => (d - size) / 2,
@@ -104,10 +143,19 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
             ((resized_w, resized_h), (offset(resized_w), offset(resized_h)))
         }
     };
+    poll(cancel)?;
     // A same-size resize is a no-op in PIL, and in the resampler.
-    let window =
-        resize_window(image.as_raw(), 3, spec.filter, (width, height), resized, (window.0, window.1, size, size));
-    let plane = (size * size) as usize;
+    let window = resize_window(
+        image.as_raw(),
+        3,
+        spec.filter,
+        (width, height),
+        resized,
+        (window.0, window.1, size, size),
+        cancel,
+    )?;
+    drop(image);
+    let plane = size as usize * size as usize;
     let mut out = vec![0f32; 3 * plane];
     // ToTensor then Normalize, in f32 and in the reference's order of operations.
     for (i, px) in window.chunks_exact(3).enumerate() {
@@ -119,20 +167,24 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
 }
 
 /// The size after the shorter side becomes `size`, the longer in `rounding`'s
-/// arithmetic (never below `size`: the crop must fit).
-fn shorter_side_resize(width: u32, height: u32, size: u32, rounding: Rounding) -> (u32, u32) {
+/// arithmetic (never below `size`: the crop must fit), in u64: a long side of
+/// up to 2^20 times `size` does not fit a u32.
+fn shorter_side_resize(width: u32, height: u32, size: u32, rounding: Rounding) -> (u64, u64) {
+    let size64 = u64::from(size);
     let long_side = |long: u32, short: u32| match rounding {
-        Rounding::Torchvision | Rounding::Transformers => (u64::from(size) * u64::from(long) / u64::from(short)) as u32,
-        Rounding::Immich => ((f64::from(long) / f64::from(short)) * f64::from(size)) as u32,
+        Rounding::Torchvision | Rounding::Transformers => size64 * u64::from(long) / u64::from(short),
+        // Python's float arithmetic is f64's; the cast truncates like int()
+        // (and saturates rather than wraps).
+        Rounding::Immich => ((f64::from(long) / f64::from(short)) * f64::from(size)) as u64,
     };
     let portrait = match rounding {
         Rounding::Immich => width < height,
         _ => width <= height,
     };
     if portrait {
-        (size, long_side(height, width).max(size))
+        (size64, long_side(height, width).max(size64))
     } else {
-        (long_side(width, height).max(size), size)
+        (long_side(width, height).max(size64), size64)
     }
 }
 
@@ -157,6 +209,16 @@ mod tests {
         assert_eq!(torchvision(480, 640), (224, 298));
         assert_eq!(torchvision(300, 300), (224, 224));
         assert_eq!(torchvision(1, 3), (224, 672));
+    }
+
+    #[test]
+    fn the_long_side_is_computed_in_u64() {
+        // 224 x 19,173,962 = 4,294,967,488: a u32 wrapped it to 192, and the
+        // resized-size check then saw 224x224 (issue 14, row 3).
+        for rounding in [Rounding::Torchvision, Rounding::Transformers, Rounding::Immich] {
+            assert_eq!(shorter_side_resize(19_173_962, 1, 224, rounding), (4_294_967_488, 224));
+            assert_eq!(shorter_side_resize(1, 1 << 20, 224, rounding), (224, 224 << 20));
+        }
     }
 
     #[test]

@@ -225,8 +225,9 @@ fn tensor_facts(tensor: &[u8]) -> Result<TensorFacts, Refusal> {
     let data_type = first_varint(&fields, TENSOR_DATA_TYPE).unwrap_or(0);
     let dims = int64s(&fields, TENSOR_DIMS)?;
     let name = first_bytes(&fields, TENSOR_NAME).map(text).unwrap_or_default();
-    let elements = dims.iter().product::<i64>().max(1) as usize;
-    let int64_values = if data_type == TYPE_INT64 && elements <= SHAPE_LIKE_ELEMENTS {
+    // Checked: a graph may state any dims (i64::MAX x 2 overflowed, a panic in a debug build).
+    let elements = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?)).unwrap_or(u64::MAX);
+    let int64_values = if data_type == TYPE_INT64 && elements <= SHAPE_LIKE_ELEMENTS as u64 {
         if first_varint(&fields, TENSOR_DATA_LOCATION) == Some(1) {
             None
         } else if let Some(raw) = first_bytes(&fields, TENSOR_RAW_DATA) {
@@ -565,6 +566,16 @@ fn with_symbolic_axis(fields: &[Field], param: &str) -> Result<Vec<u8>, Refusal>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_dims_are_not_shape_like_and_do_not_overflow() {
+        for dims in [vec![i64::MAX, 2], vec![-1, 3], vec![1 << 40, 1 << 40]] {
+            let facts = tensor_facts(&int64_tensor("huge", &dims, &[77])).unwrap();
+            assert!(facts.int64_values.is_none(), "{dims:?}");
+        }
+        let shape = tensor_facts(&int64_tensor("shape", &[1], &[77])).unwrap();
+        assert_eq!(shape.int64_values, Some(vec![77]));
+    }
 
     #[test]
     fn wire_format_round_trips_byte_for_byte() {

@@ -140,6 +140,8 @@ fn an_unwritable_store_warns_and_loads_the_original() {
 #[test]
 fn a_cancel_while_preparing_leaves_no_partial_copy() {
     let store = scratch("cancel");
+    // The sources' content hashes recorded first, so the cancel lands in preparing, not in hashing.
+    assert!(states(&with_store(&store)).is_empty());
     let settings = Settings { cancel: Some(|| true), ..with_store(&store) };
     let error = Registry::new().embed_text(&settings, "tiny-random", "a photo of a cat", true).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
@@ -205,4 +207,49 @@ fn fixed_length_text_graphs_are_rewritten_to_run_at_the_caption_length() {
         assert!(manifest.contains("\"text_length\": 77"), "{model}: {manifest}");
         std::fs::remove_dir_all(&store).unwrap();
     }
+}
+
+#[test]
+fn backends_preparing_the_same_copy_at_once_write_it_once() {
+    let store = scratch("concurrent");
+    let settings = with_store(&store);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (most_temporary, vectors) = std::thread::scope(|scope| {
+        // Watches the store: temporary folders of copies being written.
+        let watcher = scope.spawn(|| {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let temporary = std::fs::read_dir(&store)
+                    .map(|entries| {
+                        entries
+                            .filter_map(|e| e.ok())
+                            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+                            .count()
+                    })
+                    .unwrap_or(0);
+                most = most.max(temporary);
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            most
+        });
+        let loaders: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let vector =
+                        Registry::new().embed_text(&settings, "clip-shapes", "a photo of a cat", true).unwrap();
+                    assert!(take_warnings().is_empty());
+                    vector
+                })
+            })
+            .collect();
+        let vectors: Vec<Vec<f32>> = loaders.into_iter().map(|l| l.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        (watcher.join().unwrap(), vectors)
+    });
+    assert_eq!(most_temporary, 1, "one copy written at a time");
+    assert!(vectors.windows(2).all(|w| w[0] == w[1]), "all three loaded the same copy");
+    let rows = Registry::new().list_prepared(&settings).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state, "current");
+    std::fs::remove_dir_all(&store).unwrap();
 }

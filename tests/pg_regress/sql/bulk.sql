@@ -23,4 +23,27 @@ UPDATE backfill_photos SET data = '\x00010203' WHERE id = 3;
 CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 1);
 SELECT id FROM backfill_photos WHERE emb IS NULL AND data IS NOT NULL ORDER BY id;
 SELECT regress_error($$CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 0)$$);
+-- threads is the call's only: an error after a committed batch leaves the session's setting.
+UPDATE backfill_photos SET emb = NULL WHERE id IN (1, 2);
+CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 1, threads => 2);
+SHOW clip_embed.intra_op_threads;
 DROP TABLE backfill_photos;
+-- Partitions and inheritance children hold rows at the same ctid ((0,1) in
+-- each here): only the rows the call locked change, the other one keeps its vector.
+CREATE TABLE parted (id int, img bytea, emb vector(512)) PARTITION BY LIST (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES IN (2);
+INSERT INTO parted SELECT 1, data, NULL FROM regress_images ORDER BY name LIMIT 1;
+INSERT INTO parted SELECT 2, data, clip_embed_text('kept')::vector FROM regress_images ORDER BY name LIMIT 1;
+SELECT tableoid::regclass, ctid FROM parted ORDER BY id;
+CALL clip_embed_backfill('parted', 'img', 'emb');
+SELECT id, emb = clip_embed_image(img)::vector AS image_vector, emb = clip_embed_text('kept')::vector AS kept
+FROM parted ORDER BY id;
+CREATE TABLE inherited (id int, img bytea, emb vector(512));
+CREATE TABLE inherited_child () INHERITS (inherited);
+INSERT INTO inherited SELECT 1, data, clip_embed_text('kept')::vector FROM regress_images ORDER BY name LIMIT 1;
+INSERT INTO inherited_child SELECT 2, data, NULL FROM regress_images ORDER BY name LIMIT 1;
+CALL clip_embed_backfill('inherited', 'img', 'emb');
+SELECT id, emb = clip_embed_image(img)::vector AS image_vector, emb = clip_embed_text('kept')::vector AS kept
+FROM inherited ORDER BY id;
+DROP TABLE parted, inherited CASCADE;

@@ -29,8 +29,16 @@ SELECT regress_error($$SELECT clip_similarity('\x00'::bytea, 'a red circle')$$);
 SELECT regress_error($$SELECT clip_similarity('{{1,2},{3,4}}'::real[], '{1,2,3,4}'::real[])$$);
 SELECT regress_error($$SELECT clip_similarity('{1,NaN}'::real[], '{1,2}'::real[])$$);
 SELECT regress_error($$SELECT clip_similarity('{1,2}'::real[], '{-Infinity,2}'::real[])$$);
--- A message quotes at most 64 characters of what the user passed.
+-- A message quotes at most 64 characters of what the user passed, the variant part included.
 SELECT regress_error(format($$SELECT clip_embed_text('x', %L)$$, repeat('/', 100000)));
+SELECT regress_error(format($$SELECT clip_embed_text('x', %L)$$, 'clip-shapes:' || repeat('a', 100000)));
+-- A name is checked by its shape before any cache: the same answer in every
+-- backend, whether or not clip-shapes was loaded before (it is by now).
+SELECT regress_error($$SELECT clip_embed_text('x', 'clip-shapes/')$$);
+SELECT regress_error($$SELECT clip_embed_text('x', './clip-shapes')$$);
+-- clip_classify's prompts are bounded before they are built.
+SELECT regress_error($$SELECT * FROM clip_classify('{1,0,0}'::real[], ARRAY[repeat('x', 100000)], template => repeat('{}', 100000))$$);
+SELECT regress_error($$SELECT * FROM clip_classify('{1,0,0}'::real[], ARRAY(SELECT 'l' || g FROM generate_series(1, 10001) g))$$);
 -- As a user sees one, with its hint.
 SELECT clip_embed_text('x', '../etc');
 -- Still alive, and still embedding.

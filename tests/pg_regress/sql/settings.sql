@@ -34,6 +34,10 @@ SELECT regress_error($$SET clip_embed.model_dir = '/tmp'$$);
 SELECT regress_error($$SET clip_embed.onnxruntime_path = '/tmp/x.so'$$);
 SELECT regress_error($$SET clip_embed.max_image_bytes = 1000000000$$);
 SELECT regress_error($$SET clip_embed.text_cache_entries = 100000$$);
+SELECT regress_error($$SET clip_embed.max_intra_op_threads = 64$$);
+-- Any role may ask for threads; clip_embed.max_intra_op_threads (4) caps what it gets.
+SET clip_embed.intra_op_threads = 64;
+SELECT array_length(clip_embed_text('capped threads'), 1) AS dims;
 SET clip_embed.intra_op_threads = 1;
 -- Ordinary users can embed.
 SELECT array_length(clip_embed_text('Hello World'), 1) AS dims;

@@ -12,9 +12,10 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 
 use image::RgbImage;
 
-use super::check_pixels;
+use super::{check_decode_bytes, check_pixels, jpeg, poll, OUTPUT_BYTES_PER_PIXEL};
 use crate::error::{Error, Result};
 use crate::preprocess::ImageLimits;
+use crate::session::CancelCheck;
 
 type Tiff = c_void;
 type TmSize = isize;
@@ -26,7 +27,13 @@ type ErrorHandler = unsafe extern "C" fn(*mut Tiff, *mut c_void, *const c_char, 
 
 const TIFFTAG_IMAGEWIDTH: u32 = 256;
 const TIFFTAG_IMAGELENGTH: u32 = 257;
+const TIFFTAG_COMPRESSION: u32 = 259;
+const TIFFTAG_STRIPOFFSETS: u32 = 273;
 const TIFFTAG_ORIENTATION: u32 = 274;
+const TIFFTAG_STRIPBYTECOUNTS: u32 = 279;
+const TIFFTAG_TILEOFFSETS: u32 = 324;
+const TIFFTAG_TILEBYTECOUNTS: u32 = 325;
+const COMPRESSION_JPEG: u16 = 7;
 
 #[link(name = "tiff")]
 extern "C" {
@@ -52,6 +59,11 @@ extern "C" {
     fn TIFFClose(tif: *mut Tiff);
     fn TIFFGetField(tif: *mut Tiff, tag: u32, ...) -> c_int;
     fn TIFFRGBAImageOK(tif: *mut Tiff, message: *mut c_char) -> c_int;
+    fn TIFFIsTiled(tif: *mut Tiff) -> c_int;
+    fn TIFFNumberOfStrips(tif: *mut Tiff) -> u32;
+    fn TIFFNumberOfTiles(tif: *mut Tiff) -> u32;
+    fn TIFFStripSize64(tif: *mut Tiff) -> u64;
+    fn TIFFTileSize64(tif: *mut Tiff) -> u64;
     fn TIFFReadRGBAImageOriented(
         tif: *mut Tiff,
         width: u32,
@@ -62,22 +74,30 @@ extern "C" {
     ) -> c_int;
 }
 
-/// The bytes libtiff reads, and its read position.
+/// The bytes libtiff reads, its read position, and the cancel check its reads
+/// poll: libtiff reads each strip or tile as it decodes it, so a cancel stops
+/// the decode at the next one (a failed read), and `cancelled` tells us why.
 struct Source<'a> {
     bytes: &'a [u8],
     at: u64,
+    cancel: Option<CancelCheck>,
+    cancelled: bool,
 }
 
 /// The RGB pixels of a TIFF as stored (no orientation applied), and its
 /// Orientation tag (1 when absent).
-pub(super) fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(RgbImage, u16)> {
-    let mut source = Source { bytes, at: 0 };
+///
+/// Memory: our raster (4 bytes per pixel) and libtiff's own allocations, each
+/// capped at 8 bytes per pixel of the limit + 64 MiB (a single-strip 16-bit
+/// RGBA image's strip), then a 3-byte-per-pixel copy while the raster lives.
+pub(super) fn decode(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<(RgbImage, u16)> {
+    let mut source = Source { bytes, at: 0, cancel, cancelled: false };
     let mut first_error = [0u8; 256];
     // SAFETY: the options object is ours until freed below; libtiff copies what it needs at open.
     let tif = unsafe {
         let options = TIFFOpenOptionsAlloc();
-        // Raster, strips and tiles of an image within the pixel limit fit in this.
-        let cap = limits.max_pixels.saturating_mul(8).saturating_add(64 << 20);
+        // Strips and tiles of an image within the pixel limit fit in this.
+        let cap = limits.max_pixels.saturating_mul(OUTPUT_BYTES_PER_PIXEL).saturating_add(64 << 20);
         TIFFOpenOptionsSetMaxSingleMemAlloc(options, TmSize::try_from(cap).unwrap_or(TmSize::MAX));
         TIFFOpenOptionsSetErrorHandlerExtR(options, keep_first_message, first_error.as_mut_ptr().cast());
         TIFFOpenOptionsSetWarningHandlerExtR(options, ignore_message, std::ptr::null_mut());
@@ -103,17 +123,25 @@ pub(super) fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(RgbImage, u1
         Error::InvalidImage(format!("{what}{detail}"))
     };
     if tif.is_null() {
+        if source.cancelled {
+            return Err(Error::Cancelled);
+        }
         return Err(failed("libtiff could not open it", &first_error));
     }
-    let result = read_open(tif, limits, &first_error, &failed);
+    let result = read_open(tif, bytes, limits, cancel, &first_error, &failed);
     // SAFETY: `tif` is open and closed once; `source` outlives it.
     unsafe { TIFFClose(tif) };
+    if source.cancelled {
+        return Err(Error::Cancelled);
+    }
     result
 }
 
 fn read_open(
     tif: *mut Tiff,
+    bytes: &[u8],
     limits: &ImageLimits,
+    cancel: Option<CancelCheck>,
     first_error: &[u8],
     failed: &dyn Fn(&str, &[u8]) -> Error,
 ) -> Result<(RgbImage, u16)> {
@@ -125,11 +153,13 @@ fn read_open(
         TIFFGetField(tif, TIFFTAG_ORIENTATION, &mut orientation as *mut u16);
     }
     check_pixels(width, height, limits)?;
+    check_jpeg_work(tif, bytes, limits, cancel)?;
     let mut message = [0u8; 1024];
     // SAFETY: TIFFRGBAImageOK writes at most 1024 bytes, NUL-terminated, into `message`.
     if unsafe { TIFFRGBAImageOK(tif, message.as_mut_ptr().cast()) } == 0 {
         return Err(failed("libtiff's RGBA interface cannot read it", &message));
     }
+    check_decode_bytes(width, height, "libtiff raster", u64::from(width) * u64::from(height) * 4, limits)?;
     let mut raster = vec![0u32; width as usize * height as usize];
     // Asking for the file's own orientation makes libtiff flip nothing: the
     // rows come as stored, and the caller applies the Exif orientation as it
@@ -142,7 +172,76 @@ fn read_open(
     }
     // ABGR in a native u32: R in the low byte. Alpha is premultiplied by libtiff; OpenCV drops it.
     let pixels = raster.iter().flat_map(|&p| [p as u8, (p >> 8) as u8, (p >> 16) as u8]).collect();
-    Ok((RgbImage::from_raw(width, height, pixels).expect("3 bytes per pixel"), orientation))
+    drop(raster);
+    let image = RgbImage::from_raw(width, height, pixels)
+        .ok_or_else(|| Error::InvalidImage("libtiff raster has the wrong size".into()))?;
+    Ok((image, orientation))
+}
+
+/// A JPEG-compressed TIFF (compression 7) is one JPEG datastream per strip or
+/// tile, which libtiff hands to libjpeg: a progressive or arithmetic-coded
+/// strip is as much a scan bomb as a JPEG file (libtiff's own limit is 100 scans
+/// a strip: 99 arithmetic scans of one 8192x8192 strip took 9.2 s here, 99
+/// Huffman ones 1.5 s). So the strips' scans are walked first
+/// ([`jpeg::scan_work`]) and their work summed against the same budget as a
+/// JPEG file's ([`jpeg::work_budget`]). Old-style JPEG (compression 6) needs
+/// no walk: libtiff's OJPEG reader takes baseline and extended sequential
+/// frames only, one scan each (it refused progressive and arithmetic ones here).
+fn check_jpeg_work(tif: *mut Tiff, bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<()> {
+    let mut compression = 1u16;
+    // SAFETY: `tif` is open; Compression is read into a uint16_t as libtiff documents.
+    unsafe { TIFFGetField(tif, TIFFTAG_COMPRESSION, &mut compression as *mut u16) };
+    if compression != COMPRESSION_JPEG {
+        return Ok(());
+    }
+    // SAFETY: `tif` is open; these read its directory only.
+    let (tiled, count, chunk_size) = unsafe {
+        if TIFFIsTiled(tif) != 0 {
+            (true, TIFFNumberOfTiles(tif), TIFFTileSize64(tif))
+        } else {
+            (false, TIFFNumberOfStrips(tif), TIFFStripSize64(tif))
+        }
+    };
+    let (offsets_tag, counts_tag) = if tiled {
+        (TIFFTAG_TILEOFFSETS, TIFFTAG_TILEBYTECOUNTS)
+    } else {
+        (TIFFTAG_STRIPOFFSETS, TIFFTAG_STRIPBYTECOUNTS)
+    };
+    let (mut offsets, mut counts): (*const u64, *const u64) = (std::ptr::null(), std::ptr::null());
+    // SAFETY: `tif` is open; libtiff 4 gives these tags as pointers to its own
+    // uint64_t arrays of one entry per strip (tile), alive while `tif` is open.
+    let found = unsafe {
+        TIFFGetField(tif, offsets_tag, &mut offsets as *mut *const u64) != 0
+            && TIFFGetField(tif, counts_tag, &mut counts as *mut *const u64) != 0
+    };
+    if !found || offsets.is_null() || counts.is_null() {
+        return Ok(()); // libtiff cannot read the strips either
+    }
+    // SAFETY: as above: `count` entries each, not changed while we read them.
+    let (offsets, counts) = unsafe {
+        (std::slice::from_raw_parts(offsets, count as usize), std::slice::from_raw_parts(counts, count as usize))
+    };
+    // libtiff reads at most this much of one strip or tile (TIFFFillStrip and
+    // TIFFFillTile cut a larger byte count down to it), so neither do we:
+    // overlapping strips cannot make this walk longer than libtiff's reads.
+    let most = chunk_size.saturating_mul(10).saturating_add(4096).max(1 << 20);
+    let budget = jpeg::work_budget(limits);
+    let mut work = 0u64;
+    for (i, (&offset, &length)) in offsets.iter().zip(counts).enumerate() {
+        poll(cancel)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let length = usize::try_from(length.min(most)).unwrap_or(usize::MAX).min(bytes.len() - start);
+        work = work.saturating_add(jpeg::scan_work(&bytes[start..start + length]).work);
+        if work > budget {
+            return Err(Error::LimitExceeded(format!(
+                "JPEG-compressed TIFF needs {work} units of decoding work (weighted block decodes) in {} of its \
+                 {count} strips or tiles, over the limit of {budget} (clip_embed.max_image_pixels, at least {})",
+                i + 1,
+                jpeg::MIN_WORK_BUDGET
+            )));
+        }
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn keep_first_message(
@@ -189,6 +288,10 @@ unsafe extern "C" fn read(handle: THandle, buffer: *mut c_void, length: TmSize) 
     // libtiff's buffer has room for `length` bytes.
     unsafe {
         let source = &mut *handle.cast::<Source>();
+        if source.cancelled || poll(source.cancel).is_err() {
+            source.cancelled = true;
+            return -1; // a read error: libtiff stops reading
+        }
         let start = usize::try_from(source.at).unwrap_or(usize::MAX).min(source.bytes.len());
         let n = usize::try_from(length).unwrap_or(0).min(source.bytes.len() - start);
         std::ptr::copy_nonoverlapping(source.bytes.as_ptr().add(start), buffer.cast::<u8>(), n);

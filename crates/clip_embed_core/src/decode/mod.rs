@@ -17,16 +17,70 @@
 //! GIF, which OpenCV 4.10 cannot read, decodes to its first frame in RGB here
 //! (the reference falls back to PIL's `convert("RGB")` for it).
 
-use std::io::Cursor;
+use std::cell::Cell;
+use std::io::{self, BufRead, Cursor, Read, Seek, SeekFrom};
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 use crate::error::{Error, Result};
 use crate::preprocess::ImageLimits;
+use crate::session::CancelCheck;
 
-mod jpeg;
+pub mod jpeg;
 mod libtiff;
+
+/// OpenCV's `CV_IO_MAX_IMAGE_WIDTH` and `CV_IO_MAX_IMAGE_HEIGHT` (4.10,
+/// `validateInputImageSize` in modules/imgcodecs/src/loadsave.cpp): the
+/// reference refuses an image wider or taller than this, so we do too, as a
+/// limit (54000). It also bounds what a side can cost: the resampler's weights
+/// and the decoders' row buffers grow with it.
+pub const OPENCV_MAX_SIDE: u32 = 1 << 20;
+
+/// OpenCV's `CV_IO_MAX_IMAGE_PIXELS`; only reachable where
+/// `clip_embed.max_image_pixels` is set above it.
+pub const OPENCV_MAX_PIXELS: u64 = 1 << 30;
+
+/// The most a decoder's own buffers may take per pixel of
+/// `clip_embed.max_image_pixels`: 12 bytes, what libjpeg needs for a
+/// progressive 4:4:4 CMYK JPEG (4 bytes of output, 8 of coefficients) and
+/// libtiff for a single-strip 16-bit RGBA TIFF (4 bytes of raster, 8 of strip).
+pub const DECODE_BYTES_PER_PIXEL: u64 = 12;
+
+/// Room above [`DECODE_BYTES_PER_PIXEL`] for what does not grow with the pixel
+/// count: row and strip buffers, tables, block padding of thin images.
+pub const DECODE_SLACK_BYTES: u64 = 64 << 20;
+
+/// The most the decoder's output buffer may take per pixel of the pixel limit:
+/// 16-bit RGBA, the widest integer layout. A float TIFF (12 or 16 bytes per
+/// pixel) is refused above 2/3 or 1/2 of the limit.
+pub const OUTPUT_BYTES_PER_PIXEL: u64 = 8;
+
+/// How often, in bytes of input, the memory-safe decoders' reads poll for a
+/// cancel: 64 KiB. Deflate expands at most 1032:1, so a PNG decoder does at
+/// most ~66 MB of inflating between two polls (~75 ms here: a 9400x9400 16-bit
+/// RGBA PNG, 707 MB decoded, took 0.78 s); the other formats do less per
+/// input byte.
+const POLL_BYTES: u64 = 64 << 10;
+
+/// The bytes one image's decoding may allocate: [`DECODE_BYTES_PER_PIXEL`] per
+/// pixel of the limit plus [`DECODE_SLACK_BYTES`]: 1,140,850,684 bytes
+/// (1.06 GiB) at the default 89,478,485 pixels.
+pub fn decode_budget(limits: &ImageLimits) -> u64 {
+    limits.max_pixels.saturating_mul(DECODE_BYTES_PER_PIXEL).saturating_add(DECODE_SLACK_BYTES)
+}
+
+/// Refuses a decode whose buffers (`what`, `bytes` of them) are over [`decode_budget`].
+fn check_decode_bytes(width: u32, height: u32, what: &str, bytes: u64, limits: &ImageLimits) -> Result<()> {
+    let budget = decode_budget(limits);
+    if bytes > budget {
+        return Err(Error::LimitExceeded(format!(
+            "image of {width}x{height} pixels needs {bytes} bytes of {what}, over the decoding limit of {budget} bytes \
+             ({DECODE_BYTES_PER_PIXEL} per pixel of clip_embed.max_image_pixels)"
+        )));
+    }
+    Ok(())
+}
 
 /// The checks that need no decoding: empty input, the byte limit and a format
 /// we take. Run before a model loads, so bad bytes never cost a session.
@@ -62,31 +116,92 @@ pub fn check_encoded(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat> 
 }
 
 /// Decodes `bytes` to an upright 8-bit RGB image as `cv2.imdecode(..., IMREAD_COLOR)` does.
+///
+/// Memory, for one image of at most P = `clip_embed.max_image_pixels` pixels
+/// and B = `clip_embed.max_image_bytes` bytes (besides the B bytes of input
+/// the caller holds): the decoder's buffers are at most [`decode_budget`] =
+/// 12 P + 64 MiB, each path checked before it allocates:
+/// * `image` crate (PNG, WebP, GIF, BMP, TIFF): one output buffer in the
+///   decoder's layout, at most 8 P (16-bit RGBA), converted to RGB in place
+///   (no second full copy), plus the decoder's own allocations, capped by
+///   `image::Limits::max_alloc` at the budget less that output (TIFF's whole
+///   decoded strip set, GIF's frame; PNG's are a few rows);
+/// * libjpeg: 3 P of RGB output (4 P for CMYK, converted in place) plus, for
+///   progressive and multi-scan files, its coefficient buffer (up to 8 P):
+///   up to 12 P, checked from the frame header ([`jpeg::scan_work`]);
+/// * libtiff (fallback): a 4 P raster plus its strip or tile buffer, which its
+///   single-allocation cap holds to 8 P + 64 MiB; then a 3 P copy, made after
+///   the strip buffers of the RGBA interface are released.
+///
+/// After decoding, the upright image is 3 P, and an Exif rotation copies it
+/// once (6 P for that moment). The resampler's buffers are bounded apart from
+/// P (see [`crate::pil_resample`]: 17.1 MB at most for a 224 input). So one
+/// image call needs at most 12 P + 64 MiB + 17 MB + B (+ B for the caller's
+/// copy): ~1.2 GiB at the defaults (P = 89,478,485, B = 50 MiB), approached
+/// only by a progressive 4:4:4 CMYK JPEG or a single-strip 16-bit RGBA TIFF of
+/// ~89 megapixels; a 16-bit RGBA PNG at the limit needs 8 P (716 MB). The
+/// `image` crate's TIFF decoder holds its decoded strips and the output at
+/// once, so a 16-bit RGBA or float TIFF is refused above about half the pixel
+/// limit (its allocations would pass the budget).
 pub fn decode_rgb(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
-    // The decoders are third-party code fed untrusted bytes: a panic in one is
-    // an invalid image, not a crash of the query with an internal error.
-    std::panic::catch_unwind(|| decode_unguarded(bytes, limits))
-        .unwrap_or_else(|_| Err(Error::InvalidImage("image decoder failed on malformed data".into())))
+    decode_rgb_cancellable(bytes, limits, None)
 }
 
-fn decode_unguarded(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
+/// [`decode_rgb`], polling `cancel` between phases and every 64 KiB of input
+/// the memory-safe decoders read ([`Error::Cancelled`] when it says so).
+///
+/// What no poll can interrupt (measured at the default limits, 10000x8947):
+/// one libjpeg call, bounded by [`jpeg::work_budget`], the pixel limit and the
+/// byte limit (1.71 s for a dense progressive 4:4:4 JPEG of 38.6 MB, 0.6-0.8 s
+/// for scans without data up to the budget, 0.55 s for a baseline photo); one
+/// libtiff strip or tile (0.38 s for a single-strip 89-megapixel palette
+/// TIFF; JPEG strips walked as JPEG files are); zune-jpeg's decoding of one
+/// strip of a JPEG-compressed RGB TIFF in the `tiff` crate (zune stops at 100
+/// scans: 98 scans of 8192x8192 took 0.54 s); image-webp's decoding of a WebP
+/// frame once read (bounded by the pixel limit and WebP's 16383x16383).
+pub fn decode_rgb_cancellable(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<RgbImage> {
+    poll(cancel)?;
+    // The decoders are third-party code fed untrusted bytes: a panic in one is
+    // an invalid image, not a crash of the query with an internal error.
+    let image = std::panic::catch_unwind(|| decode_unguarded(bytes, limits, cancel))
+        .unwrap_or_else(|_| Err(Error::InvalidImage("image decoder failed on malformed data".into())))?;
+    poll(cancel)?;
+    Ok(image)
+}
+
+/// `Err(Cancelled)` when `cancel` says the query was cancelled.
+pub(crate) fn poll(cancel: Option<CancelCheck>) -> Result<()> {
+    match cancel {
+        Some(is_cancelled) if is_cancelled() => Err(Error::Cancelled),
+        _ => Ok(()),
+    }
+}
+
+fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<RgbImage> {
     let format = check_encoded(bytes, limits)?;
     let (image, orientation) = if format == ImageFormat::Jpeg {
         // libjpeg decodes files that zune-jpeg refuses; the orientation is read
         // from the headers where they parse (OpenCV reads the first Exif APP1).
-        let orientation = decoder(bytes, format, limits).and_then(|mut d| d.orientation()).ok();
-        (jpeg::decode(bytes, limits)?, orientation)
+        let orientation = decoder(Cursor::new(bytes), format, limits).and_then(|mut d| d.orientation()).ok();
+        poll(cancel)?;
+        (jpeg::decode(bytes, limits, cancel)?, orientation)
     } else {
-        match decode_with_image(bytes, format, limits) {
+        match decode_with_image(bytes, format, limits, cancel) {
             // What the memory-safe decoder cannot read, libtiff may: OpenCV's own TIFF reader.
             Err(Error::InvalidImage(why)) if format == ImageFormat::Tiff => {
-                let (image, stored) = libtiff::decode(bytes, limits)
-                    .map_err(|libtiff_error| Error::InvalidImage(format!("{why}; and libtiff: {libtiff_error}")))?;
+                poll(cancel)?;
+                let (image, stored) = libtiff::decode(bytes, limits, cancel).map_err(|e| match e {
+                    Error::InvalidImage(libtiff_error) => {
+                        Error::InvalidImage(format!("{why}; and libtiff: {libtiff_error}"))
+                    }
+                    other => other,
+                })?;
                 (image, Orientation::from_exif(stored.clamp(1, 8) as u8))
             }
             other => other?,
         }
     };
+    poll(cancel)?;
     let mut image = DynamicImage::ImageRgb8(image);
     image.apply_orientation(orientation.unwrap_or(Orientation::NoTransforms));
     Ok(image.into_rgb8())
@@ -97,29 +212,123 @@ fn decode_with_image(
     bytes: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
+    cancel: Option<CancelCheck>,
 ) -> Result<(RgbImage, Option<Orientation>)> {
-    let mut decoder = decoder(bytes, format, limits).map_err(|e| corrupt(format, e))?;
+    let cancelled = Cell::new(false);
+    let reader = Polled { bytes, at: 0, cancel, cancelled: &cancelled, next_poll: POLL_BYTES };
+    let outcome = decode_polled(reader, format, limits);
+    if cancelled.get() {
+        return Err(Error::Cancelled);
+    }
+    outcome
+}
+
+fn decode_polled(
+    reader: Polled<'_>,
+    format: ImageFormat,
+    limits: &ImageLimits,
+) -> Result<(RgbImage, Option<Orientation>)> {
+    let mut decoder = decoder(reader, format, limits).map_err(|e| corrupt(format, e))?;
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, limits)?;
     let orientation = match format {
         ImageFormat::Png | ImageFormat::Tiff => decoder.orientation().ok(),
         _ => None, // OpenCV 4.10 ignores WebP's Exif; BMP and GIF have none
     };
-    let image = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(format, e))?;
-    Ok((to_rgb_like_opencv(image, format), orientation))
+    let color = decoder.color_type();
+    let output = decoder.total_bytes();
+    let widest = limits.max_pixels.saturating_mul(OUTPUT_BYTES_PER_PIXEL);
+    if output > widest {
+        return Err(Error::LimitExceeded(format!(
+            "image of {width}x{height} pixels decodes to {output} bytes ({color:?}), over \
+             {OUTPUT_BYTES_PER_PIXEL} bytes per pixel of clip_embed.max_image_pixels ({widest})"
+        )));
+    }
+    // The decoder's own allocations get what the budget leaves after the output.
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_alloc = Some(decode_budget(limits).saturating_sub(output));
+    decoder.set_limits(decoder_limits).map_err(|e| corrupt(format, e))?;
+    let size = usize::try_from(output).map_err(|_| Error::LimitExceeded("decoded image too large".into()))?;
+    let mut buffer = vec![0u8; size];
+    decoder.read_image(&mut buffer).map_err(|e| corrupt(format, e))?;
+    let rgb = to_rgb_in_place(buffer, width, height, color, format == ImageFormat::Tiff)?;
+    Ok((rgb, orientation))
 }
 
-fn decoder<'a>(
-    bytes: &'a [u8],
+fn decoder<'a, R: BufRead + Seek + 'a>(
+    reader: R,
     format: ImageFormat,
     limits: &ImageLimits,
 ) -> image::ImageResult<impl ImageDecoder + 'a> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut reader = ImageReader::with_format(reader, format);
     let mut decoder_limits = image::Limits::default();
-    // 16-bit RGBA is the widest layout a decoder allocates, plus the conversions' copies.
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    // Headers, Exif and ICC chunks, IFDs: within the decoding budget.
+    decoder_limits.max_alloc = Some(decode_budget(limits));
     reader.limits(decoder_limits);
     reader.into_decoder()
+}
+
+/// The input as the `image` crate's decoders read it: at most 64 KiB at a time,
+/// with a poll of the cancel check every [`POLL_BYTES`]. A cancel is an I/O
+/// error to the decoder (which stops) and a flag to us.
+struct Polled<'a> {
+    bytes: &'a [u8],
+    at: u64,
+    cancel: Option<CancelCheck>,
+    cancelled: &'a Cell<bool>,
+    next_poll: u64,
+}
+
+impl Polled<'_> {
+    fn rest(&self) -> &[u8] {
+        let start = usize::try_from(self.at).unwrap_or(usize::MAX).min(self.bytes.len());
+        &self.bytes[start..]
+    }
+}
+
+impl Read for Polled<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let chunk = self.fill_buf()?;
+        let n = chunk.len().min(out.len());
+        out[..n].copy_from_slice(&chunk[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Polled<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at >= self.next_poll {
+            self.next_poll = self.at.saturating_add(POLL_BYTES);
+            if poll(self.cancel).is_err() {
+                self.cancelled.set(true);
+                return Err(io::Error::other("query cancelled"));
+            }
+        }
+        let rest = self.rest();
+        Ok(&rest[..rest.len().min(POLL_BYTES as usize)])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = self.at.saturating_add(amount as u64);
+    }
+}
+
+impl Seek for Polled<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(at) => Some(at),
+            SeekFrom::End(delta) => (self.bytes.len() as u64).checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.at.checked_add_signed(delta),
+        };
+        let target = target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        if target < self.at {
+            // Reading again from further back: poll on the next read.
+            self.next_poll = self.next_poll.min(target);
+        }
+        self.at = target;
+        Ok(target)
+    }
 }
 
 fn corrupt(format: ImageFormat, e: image::ImageError) -> Error {
@@ -129,11 +338,27 @@ fn corrupt(format: ImageFormat, e: image::ImageError) -> Error {
     }
 }
 
+/// The pixel limits every decoder path checks before it allocates pixels:
+/// OpenCV's own ([`OPENCV_MAX_SIDE`], [`OPENCV_MAX_PIXELS`]), then
+/// `clip_embed.max_image_pixels`.
 fn check_pixels(width: u32, height: u32, limits: &ImageLimits) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::InvalidImage(format!("image has no pixels ({width}x{height})")));
     }
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
+    if width > OPENCV_MAX_SIDE || height > OPENCV_MAX_SIDE {
+        return Err(Error::LimitExceeded(format!(
+            "image of {width}x{height} pixels is over OpenCV's limit of {OPENCV_MAX_SIDE} pixels per side \
+             (CV_IO_MAX_IMAGE_WIDTH, CV_IO_MAX_IMAGE_HEIGHT)"
+        )));
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > OPENCV_MAX_PIXELS {
+        return Err(Error::LimitExceeded(format!(
+            "image of {width}x{height} pixels is over OpenCV's limit of {OPENCV_MAX_PIXELS} pixels \
+             (CV_IO_MAX_IMAGE_PIXELS)"
+        )));
+    }
+    if pixels > limits.max_pixels {
         return Err(Error::LimitExceeded(format!(
             "image of {width}x{height} pixels is over clip_embed.max_image_pixels ({})",
             limits.max_pixels
@@ -142,35 +367,87 @@ fn check_pixels(width: u32, height: u32, limits: &ImageLimits) -> Result<()> {
     Ok(())
 }
 
-/// A decoded image in 8-bit RGB the way OpenCV's `IMREAD_COLOR` makes it.
-fn to_rgb_like_opencv(image: DynamicImage, format: ImageFormat) -> RgbImage {
-    let (width, height) = (image.width(), image.height());
-    let tiff = format == ImageFormat::Tiff;
-    let rgb = |pixels: Vec<u8>| RgbImage::from_raw(width, height, pixels).expect("3 bytes per pixel");
-    match image {
-        DynamicImage::ImageRgb8(img) => img,
-        DynamicImage::ImageRgba8(img) if tiff => {
-            rgb(img.pixels().flat_map(|p| premultiply_like_libtiff([p[0], p[1], p[2]], p[3])).collect())
-        }
-        DynamicImage::ImageRgba8(img) => rgb(img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect()),
-        DynamicImage::ImageLuma8(img) => rgb(img.into_raw().into_iter().flat_map(|v| [v; 3]).collect()),
-        DynamicImage::ImageLumaA8(img) => rgb(img.pixels().flat_map(|p| [p[0]; 3]).collect()),
-        DynamicImage::ImageLuma16(img) => rgb(img.into_raw().into_iter().flat_map(|v| [high_byte(v); 3]).collect()),
-        DynamicImage::ImageLumaA16(img) => rgb(img.pixels().flat_map(|p| [high_byte(p[0]); 3]).collect()),
-        DynamicImage::ImageRgb16(img) if tiff => {
-            rgb(img.into_raw().into_iter().map(round_16_to_8_like_libtiff).collect())
-        }
-        DynamicImage::ImageRgb16(img) => rgb(img.into_raw().into_iter().map(high_byte).collect()),
-        DynamicImage::ImageRgba16(img) if tiff => rgb(img
-            .pixels()
-            .flat_map(|p| {
-                let [r, g, b, a] = p.0.map(round_16_to_8_like_libtiff);
-                premultiply_like_libtiff([r, g, b], a)
-            })
-            .collect()),
-        DynamicImage::ImageRgba16(img) => rgb(img.pixels().flat_map(|p| [p[0], p[1], p[2]].map(high_byte)).collect()),
-        other => other.into_rgb8(), // 32-bit float TIFFs: rare; image's own conversion
+/// The decoder's output in `color`'s layout (native-endian samples) turned
+/// into 8-bit RGB the way OpenCV's `IMREAD_COLOR` makes it, in the same
+/// buffer: narrower layouts are expanded from the last pixel back, wider ones
+/// compacted from the first pixel on, so no second full-size copy is made.
+fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, tiff: bool) -> Result<RgbImage> {
+    let n = width as usize * height as usize;
+    let bpp = usize::from(color.bytes_per_pixel());
+    if buf.len() != n * bpp {
+        return Err(Error::InvalidImage(format!(
+            "decoder returned {} bytes for {width}x{height} {color:?}",
+            buf.len()
+        )));
     }
+    // RGB of pixel `i`, read from `b` (its `bpp` bytes at `i * bpp`).
+    let convert: fn(&[u8], bool) -> [u8; 3] = match color {
+        ColorType::Rgb8 => return RgbImage::from_raw(width, height, buf).ok_or_else(wrong_size),
+        ColorType::Rgba8 => |p, tiff| {
+            if tiff {
+                premultiply_like_libtiff([p[0], p[1], p[2]], p[3])
+            } else {
+                [p[0], p[1], p[2]]
+            }
+        },
+        ColorType::L8 | ColorType::La8 => |p, _| [p[0]; 3],
+        ColorType::L16 | ColorType::La16 => |p, _| [high_byte(u16_at(p, 0)); 3],
+        ColorType::Rgb16 => |p, tiff| {
+            let rgb = [u16_at(p, 0), u16_at(p, 1), u16_at(p, 2)];
+            rgb.map(if tiff { round_16_to_8_like_libtiff } else { high_byte })
+        },
+        ColorType::Rgba16 => |p, tiff| {
+            let rgba = [u16_at(p, 0), u16_at(p, 1), u16_at(p, 2), u16_at(p, 3)];
+            if tiff {
+                let [r, g, b, a] = rgba.map(round_16_to_8_like_libtiff);
+                premultiply_like_libtiff([r, g, b], a)
+            } else {
+                [rgba[0], rgba[1], rgba[2]].map(high_byte)
+            }
+        },
+        // 32-bit float TIFFs: the `image` crate's own conversion, alpha dropped.
+        ColorType::Rgb32F | ColorType::Rgba32F => |p, _| [f32_at(p, 0), f32_at(p, 1), f32_at(p, 2)].map(float_to_u8),
+        other => return Err(Error::InvalidImage(format!("unsupported decoded pixel layout {other:?}"))),
+    };
+    if bpp < 3 {
+        // Expand from the back: pixel i's bytes (bpp*i..) lie below 3i, where it lands.
+        buf.resize(3 * n, 0);
+        for i in (0..n).rev() {
+            let rgb = convert(&buf[bpp * i..bpp * i + bpp], tiff);
+            buf[3 * i..3 * i + 3].copy_from_slice(&rgb);
+        }
+    } else {
+        // Compact from the front: pixel i lands on 3i..3i+3, at or below bpp*(i+1).
+        for i in 0..n {
+            let rgb = convert(&buf[bpp * i..bpp * i + bpp], tiff);
+            buf[3 * i..3 * i + 3].copy_from_slice(&rgb);
+        }
+        buf.truncate(3 * n);
+        buf.shrink_to_fit();
+    }
+    RgbImage::from_raw(width, height, buf).ok_or_else(wrong_size)
+}
+
+/// Sample `i` of a native-endian 16-bit pixel.
+fn u16_at(p: &[u8], i: usize) -> u16 {
+    u16::from_ne_bytes([p[2 * i], p[2 * i + 1]])
+}
+
+/// Sample `i` of a native-endian 32-bit float pixel.
+fn f32_at(p: &[u8], i: usize) -> f32 {
+    f32::from_ne_bytes([p[4 * i], p[4 * i + 1], p[4 * i + 2], p[4 * i + 3]])
+}
+
+fn wrong_size() -> Error {
+    Error::InvalidImage("decoded image has the wrong size".into())
+}
+
+/// The `image` crate's f32 to u8 (`normalize_float`): clamped to [0, 1] (NaN
+/// to 1), scaled by 255, rounded half away from zero.
+fn float_to_u8(v: f32) -> u8 {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN maps to 1.0, as in `image`
+    let clamped = if !(v < 1.0) { 1.0 } else { v.max(0.0) };
+    (clamped * 255.0).round() as u8
 }
 
 /// libpng's `png_set_strip_16`, which OpenCV asks for: the high byte.
@@ -187,4 +464,162 @@ fn round_16_to_8_like_libtiff(v: u16) -> u8 {
 /// (`UaToAa`: `(c * a + 127) / 255`); OpenCV then drops the alpha.
 fn premultiply_like_libtiff(rgb: [u8; 3], alpha: u8) -> [u8; 3] {
     rgb.map(|c| ((u32::from(c) * u32::from(alpha) + 127) / 255) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Pixel};
+
+    /// The conversion this module made before it worked in place: `DynamicImage`
+    /// in, a second buffer out. The oracle for [`to_rgb_in_place`].
+    fn to_rgb_by_copy(image: DynamicImage, tiff: bool) -> RgbImage {
+        let (width, height) = (image.width(), image.height());
+        let rgb = |pixels: Vec<u8>| RgbImage::from_raw(width, height, pixels).unwrap();
+        match image {
+            DynamicImage::ImageRgb8(img) => img,
+            DynamicImage::ImageRgba8(img) if tiff => {
+                rgb(img.pixels().flat_map(|p| premultiply_like_libtiff([p[0], p[1], p[2]], p[3])).collect())
+            }
+            DynamicImage::ImageRgba8(img) => rgb(img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect()),
+            DynamicImage::ImageLuma8(img) => rgb(img.into_raw().into_iter().flat_map(|v| [v; 3]).collect()),
+            DynamicImage::ImageLumaA8(img) => rgb(img.pixels().flat_map(|p| [p[0]; 3]).collect()),
+            DynamicImage::ImageLuma16(img) => rgb(img.into_raw().into_iter().flat_map(|v| [high_byte(v); 3]).collect()),
+            DynamicImage::ImageLumaA16(img) => rgb(img.pixels().flat_map(|p| [high_byte(p[0]); 3]).collect()),
+            DynamicImage::ImageRgb16(img) if tiff => {
+                rgb(img.into_raw().into_iter().map(round_16_to_8_like_libtiff).collect())
+            }
+            DynamicImage::ImageRgb16(img) => rgb(img.into_raw().into_iter().map(high_byte).collect()),
+            DynamicImage::ImageRgba16(img) if tiff => rgb(img
+                .pixels()
+                .flat_map(|p| {
+                    let [r, g, b, a] = p.0.map(round_16_to_8_like_libtiff);
+                    premultiply_like_libtiff([r, g, b], a)
+                })
+                .collect()),
+            DynamicImage::ImageRgba16(img) => {
+                rgb(img.pixels().flat_map(|p| [p[0], p[1], p[2]].map(high_byte)).collect())
+            }
+            other => other.into_rgb8(),
+        }
+    }
+
+    fn typed<P: Pixel>(width: u32, height: u32, bytes: &[u8]) -> ImageBuffer<P, Vec<P::Subpixel>>
+    where
+        P::Subpixel: bytemuck_free::FromNe,
+    {
+        let samples = bytes.chunks_exact(size_of::<P::Subpixel>()).map(bytemuck_free::FromNe::from_ne).collect();
+        ImageBuffer::from_raw(width, height, samples).unwrap()
+    }
+
+    /// Native-endian samples from bytes, without a bytemuck dependency.
+    mod bytemuck_free {
+        pub trait FromNe {
+            fn from_ne(b: &[u8]) -> Self;
+        }
+        impl FromNe for u8 {
+            fn from_ne(b: &[u8]) -> Self {
+                b[0]
+            }
+        }
+        impl FromNe for u16 {
+            fn from_ne(b: &[u8]) -> Self {
+                u16::from_ne_bytes([b[0], b[1]])
+            }
+        }
+        impl FromNe for f32 {
+            fn from_ne(b: &[u8]) -> Self {
+                f32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+            }
+        }
+    }
+
+    #[test]
+    fn in_place_conversion_matches_the_copying_one_for_every_layout() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (width, height) = (13u32, 7u32);
+        for color in [
+            ColorType::Rgb8,
+            ColorType::Rgba8,
+            ColorType::L8,
+            ColorType::La8,
+            ColorType::L16,
+            ColorType::La16,
+            ColorType::Rgb16,
+            ColorType::Rgba16,
+            ColorType::Rgb32F,
+            ColorType::Rgba32F,
+        ] {
+            for tiff in [false, true] {
+                let n = (width * height) as usize * usize::from(color.bytes_per_pixel());
+                let bytes: Vec<u8> = if matches!(color, ColorType::Rgb32F | ColorType::Rgba32F) {
+                    // Floats around [0, 1], some out of range, and a NaN.
+                    (0..n / 4)
+                        .flat_map(|i| {
+                            let v = if i == 5 { f32::NAN } else { (next() % 1400) as f32 / 1000.0 - 0.2 };
+                            v.to_ne_bytes()
+                        })
+                        .collect()
+                } else {
+                    (0..n).map(|_| next() as u8).collect()
+                };
+                let image = match color {
+                    ColorType::Rgb8 => DynamicImage::ImageRgb8(typed(width, height, &bytes)),
+                    ColorType::Rgba8 => DynamicImage::ImageRgba8(typed(width, height, &bytes)),
+                    ColorType::L8 => DynamicImage::ImageLuma8(typed(width, height, &bytes)),
+                    ColorType::La8 => DynamicImage::ImageLumaA8(typed(width, height, &bytes)),
+                    ColorType::L16 => DynamicImage::ImageLuma16(typed(width, height, &bytes)),
+                    ColorType::La16 => DynamicImage::ImageLumaA16(typed(width, height, &bytes)),
+                    ColorType::Rgb16 => DynamicImage::ImageRgb16(typed(width, height, &bytes)),
+                    ColorType::Rgba16 => DynamicImage::ImageRgba16(typed(width, height, &bytes)),
+                    ColorType::Rgb32F => DynamicImage::ImageRgb32F(typed(width, height, &bytes)),
+                    _ => DynamicImage::ImageRgba32F(typed(width, height, &bytes)),
+                };
+                let expected = to_rgb_by_copy(image, tiff);
+                let ours = to_rgb_in_place(bytes, width, height, color, tiff).unwrap();
+                assert_eq!(ours, expected, "{color:?} tiff={tiff}");
+            }
+        }
+    }
+
+    #[test]
+    fn opencv_dimension_limits_apply_whatever_the_pixel_setting() {
+        let generous = ImageLimits { max_bytes: 1 << 30, max_pixels: i32::MAX as u64 };
+        assert!(check_pixels(1 << 20, 1, &generous).is_ok());
+        for (w, h) in [((1 << 20) + 1, 1), (1, (1 << 20) + 1), (19_173_962, 1)] {
+            let e = check_pixels(w, h, &generous).unwrap_err();
+            assert!(matches!(e, Error::LimitExceeded(_)), "{w}x{h}");
+            assert!(e.to_string().contains("CV_IO_MAX_IMAGE_WIDTH"), "{e}");
+        }
+        let e = check_pixels(1 << 20, (1 << 10) + 1, &generous).unwrap_err();
+        assert!(e.to_string().contains("CV_IO_MAX_IMAGE_PIXELS"), "{e}");
+        let e = check_pixels(10_000, 8_948, &ImageLimits::DEFAULT).unwrap_err();
+        assert!(e.to_string().contains("clip_embed.max_image_pixels (89478485)"), "{e}");
+        assert!(check_pixels(10_000, 8_947, &ImageLimits::DEFAULT).is_ok());
+    }
+
+    #[test]
+    fn polled_reader_reads_seeks_and_stops_on_cancel() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        let cancelled = Cell::new(false);
+        let mut reader = Polled { bytes: &bytes, at: 0, cancel: None, cancelled: &cancelled, next_poll: POLL_BYTES };
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).unwrap();
+        assert_eq!(all, bytes);
+        assert_eq!(reader.seek(SeekFrom::End(-10)).unwrap(), 299_990);
+        assert_eq!(reader.seek(SeekFrom::Current(5)).unwrap(), 299_995);
+        assert!(reader.seek(SeekFrom::Current(-300_000)).is_err());
+
+        let mut reader =
+            Polled { bytes: &bytes, at: 0, cancel: Some(|| true), cancelled: &cancelled, next_poll: POLL_BYTES };
+        let error = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::Other, "not Interrupted: read loops would retry that");
+        assert!(cancelled.get());
+    }
 }

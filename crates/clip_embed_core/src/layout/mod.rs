@@ -154,11 +154,12 @@ impl Config<'_> {
             serde_json::Value::Array(items) => items.iter().map(|v| v.as_f64()).collect(),
             single => single.as_f64().map(|n| vec![n; 3]),
         };
+        // Normalisation divides by the std: bounded so that (pixel - mean) / std
+        // stays finite in f32 (a std of 1e-300 became 0.0 and NaN vectors).
+        let range = if positive { 1e-6..=1e3 } else { -1e3..=1e3 };
         match numbers.as_deref() {
-            Some(&[a, b, c]) if [a, b, c].iter().all(|n| n.is_finite() && (!positive || *n > 0.0)) => {
-                Ok(Some([a as f32, b as f32, c as f32]))
-            }
-            _ => Err(self.invalid(format!("{key} must be three {}numbers", if positive { "positive " } else { "" }))),
+            Some(&[a, b, c]) if [a, b, c].iter().all(|n| range.contains(n)) => Ok(Some([a as f32, b as f32, c as f32])),
+            _ => Err(self.invalid(format!("{key} must be three numbers from {} to {}", range.start(), range.end()))),
         }
     }
 

@@ -94,8 +94,8 @@ impl Registry {
         Ok(removed)
     }
 
-    /// The copy names the installed models' towers load now (as far as their
-    /// content hashes are recorded: a folder never loaded has none).
+    /// The copy names the installed models' towers load now (a graph whose
+    /// content hash is not recorded is hashed once, cancellably).
     fn current_copies(&mut self, settings: &Settings) -> Result<Vec<String>> {
         let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
         Runtime::get_or_load(&settings.onnxruntime_path)?; // the key names ONNX Runtime's build
@@ -112,7 +112,11 @@ impl Registry {
                 ] {
                     let trim_text = kind == TowerKind::Textual && layout.text.causal;
                     let source = TowerSource { model: &name, path, kind, bind, trim_text };
-                    current.extend(prepared::current_copy_name(store, &source));
+                    match prepared::current_copy_name(store, &source, settings.cancel) {
+                        Ok(name) => current.push(name),
+                        Err(Error::Cancelled) => return Err(Error::Cancelled),
+                        Err(_) => {} // a missing or unreadable graph has no current copy
+                    }
                 }
             }
         }
