@@ -105,6 +105,12 @@ for odd in symlink fifo; do
   fi
 done
 rm -rf "$odd_src"
+# The quantiser takes model names only: nothing is written outside the model directory.
+if "$PY" tools/quantize_model.py --model-dir "$install_dir" --from my-export --to ../escaped 2>/dev/null \
+  || [ -e "$CLIP_EMBED_HOME/escaped" ]; then
+  echo "quantize_model.py accepted ../escaped" >&2
+  exit 1
+fi
 [ "$(ls -A "$install_dir" | tr '\n' ' ')" = "my-export my-hf tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
 rm -rf "$install_dir"
 

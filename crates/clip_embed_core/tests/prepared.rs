@@ -253,3 +253,18 @@ fn backends_preparing_the_same_copy_at_once_write_it_once() {
     assert_eq!(rows[0].state, "current");
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_store_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let store = scratch("shared-store");
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let settings = with_store(&store);
+    let (original, _) = embed_both(&common::settings(), "tiny-random");
+    let text = Registry::new().embed_text(&settings, "tiny-random", "a photo of a cat", true).unwrap();
+    let warnings = take_warnings();
+    assert!(warnings.iter().any(|w| w.contains("writable by no one else")), "{warnings:?}");
+    assert_eq!(text, original, "the original graph's vector");
+    assert!(states(&settings).is_empty(), "no copy written into it");
+    std::fs::remove_dir_all(&store).unwrap();
+}

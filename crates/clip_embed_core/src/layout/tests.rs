@@ -148,6 +148,9 @@ fn immich_siglip_states_its_logit_bias() {
         (r#"{"size": 224, "mean": 0.5, "std": 0.5, "resize_mode": "longest"}"#, "resize_mode \"longest\""),
         (r#"{"size": 224, "mean": 0.5, "std": 0.5, "interpolation": "nearest"}"#, "interpolation \"nearest\""),
         (r#"{"size": 224, "mean": 0.5}"#, "no std"),
+        // A std that rounds to 0.0 in f32, and a mean that overflows it: NaN vectors before.
+        (r#"{"size": 224, "mean": 0.5, "std": 1e-300}"#, "std must be three numbers from 0.000001 to 1000"),
+        (r#"{"size": 224, "mean": 1e300, "std": 0.5}"#, "mean must be three numbers from -1000 to 1000"),
     ] {
         let folder = immich_folder("immich-bad", r#"{"embed_dim": 512}"#, preprocess);
         let err = folder.describe("").unwrap_err().to_string();
