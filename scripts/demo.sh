@@ -42,4 +42,5 @@ shapes: it knows 8 colours, 6 shapes and the words of its captions, nothing
 else (models/clip-shapes/MODEL_CARD.md). For photos install a real CLIP export
 (README, "Models").
 MSG
-log "demo cluster left running: ${psql[*]} postgres"
+log "demo cluster left running (only root and the postgres OS user can connect): ${psql[*]} postgres"
+log "stop it with: bash scripts/pg_cluster.sh stop demo"

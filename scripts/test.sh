@@ -43,6 +43,12 @@ v010_script="$(pg_sharedir)/extension/clip_embed--0.1.0.sql"
 sed '/^-- src\/bulk.rs:/,$d' "$(pg_sharedir)/extension/clip_embed--0.2.0.sql" >"$v010_script"
 bash scripts/pg_cluster.sh start regress "$REGRESS_PORT" "$CLIP_EMBED_HOME/test-models"
 trap 'rm -f "$v010_script"; bash scripts/pg_cluster.sh stop regress' EXIT
+# Only the cluster's owners (root, postgres) get in: any other OS user is refused.
+if runuser -u nobody -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -U postgres \
+  -XAtc 'SELECT 1' postgres >/dev/null 2>&1; then
+  echo "the OS user nobody entered the test cluster" >&2
+  exit 1
+fi
 out="$CLIP_EMBED_HOME/regress/out"
 rm -rf "$out" && mkdir -p "$out"
 # The cluster outlives a run: recreate what the scripts use, so every run tests

@@ -204,7 +204,13 @@ class Server:
         os.makedirs(self.socket)
         shutil.chown(self.base, "postgres")
         shutil.chown(self.socket, "postgres")
-        as_postgres(f"{self.bindir}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        os.chmod(self.socket, 0o700)
+        as_postgres(f"{self.bindir}/initdb", "-D", self.data, "-A", "peer", "-U", "postgres", "--no-sync")
+        # Only the cluster's owners get in (as scripts/pg_cluster.sh sets it up): root runs the attacks.
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
+            f.write("local all all peer map=owners\n")
+        with open(os.path.join(self.data, "pg_ident.conf"), "w") as f:
+            f.write(f"owners postgres postgres\nowners root postgres\nowners root {USER}\n")
         conf = [f"port = {self.port}", f"unix_socket_directories = '{self.socket}'", "listen_addresses = ''",
                 "max_connections = 20", "shared_buffers = 128MB", "fsync = off", "lc_messages = 'C'",
                 f"clip_embed.model_dir = '{self.models}'"]
@@ -212,7 +218,8 @@ class Server:
             f.write("\n".join(conf) + "\n")
 
     def start(self):
-        script = (f"ulimit -v {ADDRESS_LIMIT_KB}; export TOKENIZERS_PARALLELISM=false; "
+        # Without RUST_BACKTRACE, as scripts/pg_cluster.sh starts servers (it costs each ERROR 0.1-0.4 s).
+        script = (f"ulimit -v {ADDRESS_LIMIT_KB}; export TOKENIZERS_PARALLELISM=false; unset RUST_BACKTRACE; "
                   f"exec {self.bindir}/pg_ctl -D {self.data} -l {self.log} -w start")
         as_postgres("bash", "-c", script)
 
