@@ -10,7 +10,17 @@
 //! * `clip_embed_core` (crates/): tokenizer, preprocessing, ONNX sessions and
 //!   math, with no Postgres in it.
 
+// A Rust panic crossing into Postgres's C frames is undefined behaviour; every
+// call that may unwind goes through pgrx's guards, and this lint keeps it so.
+#![deny(ffi_unwind_calls)]
+
 use pgrx::prelude::*;
+
+// pgrx turns a panic into an ERROR by unwinding to its guard; with
+// panic = "abort" every panic (a bug, a decoder's) would take the whole server
+// through crash recovery.
+#[cfg(not(panic = "unwind"))]
+compile_error!("clip_embed must be built with panic = \"unwind\" (see Cargo.toml's profiles)");
 
 mod api;
 mod backend;

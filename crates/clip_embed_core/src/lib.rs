@@ -15,6 +15,10 @@
 //!   padding, image recipe), one file per family
 //! * [`names`], [`error`]: model names, and the error type
 
+// The core calls C (libjpeg-turbo, libtiff, ONNX Runtime) but never through an
+// unwinding ABI: a panic must not cross into C frames.
+#![deny(ffi_unwind_calls)]
+
 pub mod decode;
 pub mod error;
 pub mod layout;
