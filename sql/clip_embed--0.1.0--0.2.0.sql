@@ -54,6 +54,10 @@ BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
     END IF;
+    -- clip_embed_image is STRICT: a NULL model would "embed" every row as NULL, forever.
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model must not be NULL (use '''' for clip_embed.default_model)' USING ERRCODE = '22004';
+    END IF;
     EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL AND %I IS NOT NULL', tbl, embedding_column, image_column)
         INTO todo;
     LOOP

@@ -45,8 +45,8 @@ impl Message {
             (Graph, 5) => Some(Tensor),                 // GraphProto.initializer
             (Graph, 15) => Some(SparseTensor),          // GraphProto.sparse_initializer
             (Node, 5) => Some(Attribute),               // NodeProto.attribute
-            (Attribute, 5 | 11) => Some(Tensor),        // AttributeProto.t, .tensors
-            (Attribute, 6 | 10) => Some(Graph),         // AttributeProto.g, .graphs
+            (Attribute, 5 | 10) => Some(Tensor),        // AttributeProto.t, .tensors
+            (Attribute, 6 | 11) => Some(Graph),         // AttributeProto.g, .graphs
             (Attribute, 22 | 23) => Some(SparseTensor), // AttributeProto.sparse_tensor(s)
             (SparseTensor, 1 | 2) => Some(Tensor),      // SparseTensorProto.values, .indices
             (Tensor, 13) => Some(Entry),                // TensorProto.external_data
@@ -112,8 +112,10 @@ struct TensorFacts {
 
 /// The external-data files `graph` names, resolved against its folder, sorted
 /// and without repeats. A location outside the graph's folder (absolute, or
-/// with `..`) is an error: ONNX Runtime refuses it too. A file that is not a
-/// well-formed graph names none: loading it gives ONNX Runtime's own error.
+/// with `..`) is an error: ONNX Runtime refuses it too. For a file that does
+/// not walk as a graph the answer fails closed: every other regular file of
+/// its folder (ONNX Runtime will most likely refuse the graph, with its own
+/// error, but whatever it could read is covered).
 pub fn external_data_files(graph: &Path) -> Result<Vec<PathBuf>> {
     let file = File::open(graph).map_err(|e| io_error("model file", graph, e))?;
     let len = file.metadata().map_err(|e| io_error("model file", graph, e))?.len();
@@ -122,7 +124,7 @@ pub fn external_data_files(graph: &Path) -> Result<Vec<PathBuf>> {
     match walk(&mut reader, 0, len, Message::Model, 0, &mut TensorFacts::default(), &mut locations) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Ok(Vec::new())
+            return every_other_file(graph)
         }
         Err(e) => return Err(io_error("model file", graph, e)),
     }
@@ -141,6 +143,19 @@ pub fn external_data_files(graph: &Path) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     files.dedup();
+    Ok(files)
+}
+
+fn every_other_file(graph: &Path) -> Result<Vec<PathBuf>> {
+    let folder = graph.parent().unwrap_or(Path::new("."));
+    let entries = std::fs::read_dir(folder).map_err(|e| io_error("model folder", folder, e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .map(|entry| entry.path())
+        .filter(|path| path != graph)
+        .collect();
+    files.sort();
     Ok(files)
 }
 
@@ -280,14 +295,16 @@ mod tests {
     }
 
     #[test]
-    fn refuses_locations_outside_the_folder_and_reads_nothing_from_malformed_graphs() {
+    fn refuses_locations_outside_the_folder_and_covers_the_folder_for_malformed_graphs() {
         let path = written("escape", &model(&[tensor("a", Some("../../etc/passwd"), 0)]));
         assert!(external_data_files(&path).unwrap_err().to_string().contains("outside its folder"));
         let graph = model(&[tensor("a", Some("w.data"), 10)]);
         std::fs::write(&path, &graph[..graph.len() - 3]).unwrap();
-        assert!(external_data_files(&path).unwrap().is_empty(), "ONNX Runtime reports a truncated graph");
+        let beside = path.with_file_name("w.data");
+        std::fs::write(&beside, b"weights").unwrap();
+        assert_eq!(external_data_files(&path).unwrap(), vec![beside.clone()], "fails closed: the folder's files");
         std::fs::write(&path, b"not an onnx graph").unwrap();
-        assert!(external_data_files(&path).unwrap().is_empty());
+        assert_eq!(external_data_files(&path).unwrap(), vec![beside]);
         std::fs::write(&path, model(&[tensor("plain", None, 10)])).unwrap();
         assert!(external_data_files(&path).unwrap().is_empty());
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();

@@ -47,7 +47,8 @@ use crate::error::{io_error, Error, Result};
 use crate::layout::{Binding, Signature};
 use crate::math::cosine_similarity;
 use crate::session::{
-    abandonable, bind_session, create_session, create_session_from_bytes, CancelCheck, Runtime, Tower, TowerKind,
+    abandonable, bind_session, create_session, create_session_from_bytes, wait_for_abandoned_workers, CancelCheck,
+    HeldByWorkers, Runtime, Tower, TowerKind,
 };
 use crate::text_length::rewrite_sequence_length;
 
@@ -190,7 +191,7 @@ pub fn load_tower(
     // One backend of the machine prepares a copy at a time: three first users
     // of a ViT-B/16 at once used to write three temporary copies (1.76 GB)
     // with ~1.07 GB peak memory each.
-    let _lock = match PrepareLock::acquire(store, &name, cancel) {
+    let lock = match PrepareLock::acquire(store, &name, cancel) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
             let waited = PREPARE_WAIT.as_secs();
@@ -199,6 +200,8 @@ pub fn load_tower(
         Err(Error::Cancelled) => return Err(Error::Cancelled),
         Err(e) => return fallback(format!("cannot lock the store: {e}"), warn),
     };
+    // A preparation a cancel abandons holds the lock until it really stops.
+    let _held = HeldByWorkers::new(&lock.file);
     // It may have been prepared while this backend waited; a damaged copy is reported once.
     let second_check = &mut |message: String| {
         if !damage_reported.get() {
@@ -293,7 +296,7 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 /// prepared: machine-wide, and released by the kernel when the holder exits,
 /// however it exits.
 struct PrepareLock {
-    _held: fs::File,
+    file: fs::File,
 }
 
 impl PrepareLock {
@@ -314,7 +317,7 @@ impl PrepareLock {
         loop {
             // SAFETY: flock on a descriptor this function owns; LOCK_NB never blocks.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(Some(PrepareLock { _held: file }));
+                return Ok(Some(PrepareLock { file }));
             }
             let error = std::io::Error::last_os_error();
             if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
@@ -357,21 +360,25 @@ pub fn tower_name(kind: TowerKind) -> &'static str {
     }
 }
 
-/// The cheap stamp of a file: path, device, inode, size and mtime (ns). It
-/// changes whenever the bytes are rewritten or the file is replaced; ctime is
-/// left out on purpose, since `chmod -R a+rX` (the README's install step)
-/// changes it without changing a byte, and every copy then looked stale.
+/// The cheap stamp of a file: path, device, inode, size, mtime and ctime
+/// (ns). It changes whenever the bytes can have changed: ctime catches a
+/// `cp -p` or `tar` over the same inode and size that keeps the mtime. A
+/// stamp is only a cache of the content hash: a changed stamp with unchanged
+/// bytes (`chmod -R a+rX`, the README's install step, changes the ctime) costs
+/// one re-hash and gives the same copy, which stays `current`.
 pub(crate) fn stamp(path: &Path) -> Result<String> {
     let meta = fs::metadata(path).map_err(|e| io_error("model file", path, e))?;
     let absolute = fs::canonicalize(path).map_err(|e| io_error("model file", path, e))?;
     Ok(format!(
-        "{}\0{}\0{}\0{}\0{}.{}",
+        "{}\0{}\0{}\0{}\0{}.{}\0{}.{}",
         absolute.display(),
         meta.dev(),
         meta.ino(),
         meta.len(),
         meta.mtime(),
-        meta.mtime_nsec()
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
     ))
 }
 
@@ -428,15 +435,34 @@ fn recorded_sha256(store: &Path, path: &Path) -> Option<String> {
 
 /// The copy name `source` loads now. Hashes the source (cancellably, once per
 /// stamp) where its content hash is not recorded, so `stale` always means the
-/// content changed, never only that it was not looked at. Needs the runtime loaded.
+/// content changed, never only that it was not looked at. Where the store
+/// cannot record it (unwritable, or not the server's own), the hash is kept
+/// in this process instead, so repeated listings do not hash again. Needs the
+/// runtime loaded.
 pub fn current_copy_name(store: &Path, source: &TowerSource, cancel: Option<CancelCheck>) -> Result<String> {
-    let _ = fs::create_dir_all(store.join(STAMPS_DIR));
-    let content = match source_sha256(store, source.path, cancel) {
-        Ok(content) => content,
-        // An unwritable store still lists: hash without recording.
-        Err(Error::Io { .. }) => content_sha256(source.path, cancel)?.0,
-        Err(e) => return Err(e),
-    };
+    let recordable = owned_privately(store).is_ok() || !store.exists();
+    if recordable {
+        let _ = fs::create_dir_all(store.join(STAMPS_DIR));
+        match source_sha256(store, source.path, cancel) {
+            Ok(content) => return Ok(name_for(source, &content)),
+            Err(Error::Io { .. }) => {} // unwritable: hash without recording
+            Err(e) => return Err(e),
+        }
+    }
+    thread_local! {
+        static HASHED: std::cell::RefCell<std::collections::HashMap<String, String>> = Default::default();
+    }
+    let external = crate::onnx_files::external_data_files(source.path)?;
+    let mut key = stamp(source.path)?;
+    for file in &external {
+        key.push('\0');
+        key.push_str(&stamp(file)?);
+    }
+    if let Some(content) = HASHED.with(|h| h.borrow().get(&key).cloned()) {
+        return Ok(name_for(source, &content));
+    }
+    let (content, _) = content_sha256(source.path, cancel)?;
+    HASHED.with(|h| h.borrow_mut().insert(key, content.clone()));
     Ok(name_for(source, &content))
 }
 
@@ -453,6 +479,8 @@ fn prepare(
     log: &mut dyn FnMut(String),
 ) -> Result<Manifest> {
     remove_abandoned(store);
+    // This backend's own abandoned writer may still be writing into the same temporary folder.
+    wait_for_abandoned_workers(cancel)?;
     let temp = store.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
     let _ = remove_dir(&temp);
     fs::create_dir(&temp).map_err(|e| Error::Io { path: temp.clone(), source: e })?;
@@ -900,10 +928,13 @@ mod tests {
         let first = source_sha256(&store, &source, None).unwrap();
         assert_eq!(first, hex(&Sha256::digest(b"\x08\x01")));
         assert_eq!(recorded_sha256(&store, &source), Some(first.clone()));
-        // A mode change (ctime only) keeps the record: chmod must not make copies stale.
+        // A mode change (ctime only) is re-hashed once, to the same content: chmod makes nothing stale.
+        std::thread::sleep(std::time::Duration::from_millis(20));
         let mut perms = fs::metadata(&source).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o640);
         fs::set_permissions(&source, perms).unwrap();
+        assert_eq!(recorded_sha256(&store, &source), None);
+        assert_eq!(source_sha256(&store, &source, None).unwrap(), first);
         assert_eq!(recorded_sha256(&store, &source), Some(first.clone()));
         // New bytes of the same length: the stamp (mtime/inode) changes, so it is re-hashed.
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -293,8 +293,61 @@ impl Drop for WorkerCount {
     }
 }
 
+/// Whether a worker thread (an abandoned load, rewrite or decode) still runs.
+pub fn workers_running() -> bool {
+    RUNNING_WORKERS.load(Ordering::Acquire) > 0
+}
+
+/// Ends the process at once with `code`, without `exit()`'s C++ static
+/// destructors, if a worker still runs: ONNX Runtime's destructors (its
+/// environment, logging, kernel registries) would otherwise run under an
+/// abandoned load thread still inside it, a use-after-free that crashes the
+/// backend and sends the whole server through recovery. The SQL layer calls
+/// this last on the way out (Postgres's `on_proc_exit`, after shared memory is
+/// released); exit status 0 or 1 is an ordinary backend exit to the postmaster.
+/// It first gives a worker 250 ms to end, so that the usual exit (which also
+/// removes the backend's temporary files) runs whenever it can.
+pub fn exit_now_if_workers_run(code: i32) {
+    let deadline = Instant::now() + Duration::from_millis(250);
+    while workers_running() && Instant::now() < deadline {
+        std::thread::sleep(CANCEL_POLL);
+    }
+    if workers_running() {
+        // SAFETY: _exit ends the process without running destructors or atexit handlers.
+        unsafe { libc::_exit(code) }
+    }
+}
+
+thread_local! {
+    /// A file every worker started from this thread keeps open (a duplicate) until it ends.
+    static HELD_BY_WORKERS: std::cell::RefCell<Option<std::fs::File>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While it lives, every worker this thread starts holds a duplicate of a
+/// file until the worker itself ends. Preparing holds its `flock` this way: a
+/// preparation abandoned after a cancel goes on writing, and the lock must
+/// stay taken until it stops, or the next backend would start a second one.
+pub(crate) struct HeldByWorkers;
+
+impl HeldByWorkers {
+    pub(crate) fn new(file: &std::fs::File) -> HeldByWorkers {
+        HELD_BY_WORKERS.with(|held| *held.borrow_mut() = file.try_clone().ok());
+        HeldByWorkers
+    }
+}
+
+impl Drop for HeldByWorkers {
+    fn drop(&mut self) {
+        HELD_BY_WORKERS.with(|held| *held.borrow_mut() = None);
+    }
+}
+
+fn held_for_a_worker() -> Option<std::fs::File> {
+    HELD_BY_WORKERS.with(|held| held.borrow().as_ref().and_then(|file| file.try_clone().ok()))
+}
+
 /// Waits (polling `cancel`) until no worker an earlier cancel abandoned still runs.
-fn wait_for_abandoned_workers(cancel: Option<CancelCheck>) -> Result<()> {
+pub(crate) fn wait_for_abandoned_workers(cancel: Option<CancelCheck>) -> Result<()> {
     while RUNNING_WORKERS.load(Ordering::Acquire) > 0 {
         if cancel.is_some_and(|is_cancelled| is_cancelled()) {
             return Err(Error::Cancelled);
@@ -335,9 +388,10 @@ fn commit(
     let (events, received) = mpsc::channel();
     wait_for_abandoned_workers(cancel)?;
     let count = WorkerCount::start();
+    let held = held_for_a_worker();
     let spawned = with_signals_blocked(|| {
         std::thread::Builder::new().name("clip_embed load".into()).spawn(move || {
-            let _count = count;
+            let (_count, _held) = (count, held);
             let built = (|| -> ort::Result<_> {
                 let builder = Session::builder(&environment)?.with_intra_threads(threads)?.with_inter_threads(1)?;
                 match &out {
@@ -414,9 +468,10 @@ pub fn abandonable<T: Send + 'static>(
     let (done, finished) = mpsc::channel();
     wait_for_abandoned_workers(cancel)?;
     let count = WorkerCount::start();
+    let held = held_for_a_worker();
     with_signals_blocked(|| {
         std::thread::Builder::new().name("clip_embed work".into()).spawn(move || {
-            let _count = count;
+            let (_count, _held) = (count, held);
             let _ = done.send(work());
         })
     })
@@ -456,8 +511,16 @@ fn with_watchdog<T>(cancel: Option<CancelCheck>, stop: impl Fn() + Sync, work: i
                 })
             })
         });
+        /// Tells the watchdog to stop however `work` ends (a panic included).
+        struct Finished<'a>(&'a AtomicBool);
+        impl Drop for Finished<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let guard = Finished(finished);
         let outcome = work();
-        finished.store(true, Ordering::Release);
+        drop(guard);
         if let Some(handle) = watchdog {
             handle.thread().unpark();
             let _ = handle.join();

@@ -23,6 +23,7 @@ UPDATE backfill_photos SET data = '\x00010203' WHERE id = 3;
 CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 1);
 SELECT id FROM backfill_photos WHERE emb IS NULL AND data IS NOT NULL ORDER BY id;
 SELECT regress_error($$CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 0)$$);
+SELECT regress_error($$CALL clip_embed_backfill('backfill_photos', 'data', 'emb', model => NULL)$$);
 -- threads is the call's only: an error after a committed batch leaves the session's setting.
 UPDATE backfill_photos SET emb = NULL WHERE id IN (1, 2);
 CALL clip_embed_backfill('backfill_photos', 'data', 'emb', batch_size => 1, threads => 2);

@@ -386,7 +386,7 @@ pub(super) fn decode(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCh
         // thread over its own copy of the bytes, so a cancel returns at once
         // and the abandoned decode (bounded by the work budget: 1.71 s for the
         // worst 89-megapixel progressive file measured) ends by itself.
-        Some(_) if u64::from(w) * u64::from(h) > WORKER_PIXELS => {
+        Some(_) if u64::from(w) * u64::from(h) > WORKER_PIXELS || scans.work > WORKER_PIXELS => {
             let owned = bytes.to_vec();
             crate::session::abandonable(cancel, move || decompress(&owned))??
         }
@@ -396,7 +396,8 @@ pub(super) fn decode(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCh
         .ok_or_else(|| Error::InvalidImage("JPEG decoded to a buffer of the wrong size".into()))
 }
 
-/// Images above this many pixels (4 MP: ~20-50 ms of decoding) decode on a
+/// Images above this many pixels (4 MP: ~20-50 ms of decoding), or with more
+/// scan work than this many units (a small file with many scans), decode on a
 /// worker thread when the call can be cancelled.
 const WORKER_PIXELS: u64 = 1 << 22;
 

@@ -177,6 +177,38 @@ pub(crate) fn poll(cancel: Option<CancelCheck>) -> Result<()> {
     }
 }
 
+/// The Compression tag (259) of a TIFF's first image, read from its header
+/// and first IFD (classic or BigTIFF, either byte order); None where they do
+/// not parse.
+fn tiff_compression(bytes: &[u8]) -> Option<u16> {
+    let little = match bytes.get(..2)? {
+        b"II" => true,
+        b"MM" => false,
+        _ => return None,
+    };
+    let read = |at: usize, len: usize| -> Option<u64> {
+        let field = bytes.get(at..at.checked_add(len)?)?;
+        Some(if little {
+            field.iter().rev().fold(0, |v, &b| v << 8 | u64::from(b))
+        } else {
+            field.iter().fold(0, |v, &b| v << 8 | u64::from(b))
+        })
+    };
+    let (count_len, entry_len, ifd) = match read(2, 2)? {
+        42 => (2, 12, read(4, 4)?),
+        43 => (8, 20, read(8, 8)?),
+        _ => return None,
+    };
+    let ifd = usize::try_from(ifd).ok()?;
+    let entries = read(ifd, count_len)?.min(4096) as usize;
+    (0..entries).find_map(|i| {
+        let entry = ifd + count_len + i * entry_len;
+        // A SHORT value sits in the first two bytes of the value field.
+        let value_at = entry + if count_len == 2 { 8 } else { 12 };
+        (read(entry, 2)? == 259).then(|| read(value_at, 2).map(|c| c as u16)).flatten()
+    })
+}
+
 fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<RgbImage> {
     let format = check_encoded(bytes, limits)?;
     let (image, orientation) = if format == ImageFormat::Jpeg {
@@ -185,6 +217,13 @@ fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelChe
         let orientation = decoder(Cursor::new(bytes), format, limits).and_then(|mut d| d.orientation()).ok();
         poll(cancel)?;
         (jpeg::decode(bytes, limits, cancel)?, orientation)
+    } else if format == ImageFormat::Tiff && tiff_compression(bytes).is_some_and(|c| c == 6 || c == 7) {
+        // JPEG-compressed TIFF: the tiff crate hands each strip to zune-jpeg,
+        // which decodes whatever frame the strip declares (up to 65535^2), with
+        // no work bound and no cancel; libtiff's path walks every strip against
+        // the JPEG work budget first, and is OpenCV's own reader.
+        let (image, stored) = libtiff::decode(bytes, limits, cancel)?;
+        (image, Orientation::from_exif(stored.clamp(1, 8) as u8))
     } else {
         match decode_with_image(bytes, format, limits, cancel) {
             // What the memory-safe decoder cannot read, libtiff may: OpenCV's own TIFF reader.
@@ -469,6 +508,24 @@ fn premultiply_like_libtiff(rgb: [u8; 3], alpha: u8) -> [u8; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compression_tag_is_read_from_the_first_ifd() {
+        // Classic little-endian: one entry, Compression (259) SHORT = 7 (JPEG).
+        let classic =
+            [b"II\x2a\x00\x08\x00\x00\x00\x01\x00".as_slice(), b"\x03\x01\x03\x00\x01\x00\x00\x00\x07\x00\x00\x00"]
+                .concat();
+        assert_eq!(tiff_compression(&classic), Some(7));
+        // BigTIFF big-endian: ImageWidth, then Compression = 1.
+        let mut big = b"MM\x00\x2b\x00\x08\x00\x00".to_vec();
+        big.extend_from_slice(&16u64.to_be_bytes());
+        big.extend_from_slice(&2u64.to_be_bytes());
+        big.extend_from_slice(&[0x01, 0x00, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 64, 0, 0, 0, 0]);
+        big.extend_from_slice(&[0x01, 0x03, 0x00, 0x03, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(tiff_compression(&big), Some(1));
+        assert_eq!(tiff_compression(b"II\x2a\x00\xff\xff\xff\xff"), None, "an IFD past the end");
+        assert_eq!(tiff_compression(&classic[..12]), None);
+    }
     use image::{ImageBuffer, Pixel};
 
     /// The conversion this module made before it worked in place: `DynamicImage`

@@ -17,8 +17,9 @@ pub struct PreparedRow {
     pub model: Option<String>,
     pub tower: Option<String>,
     /// `current` (what the model's files load now), `stale` (older files, an
-    /// older ONNX Runtime or another CPU), `preparing` (being written),
-    /// `abandoned` (its writer died) or `incomplete` (no manifest).
+    /// older ONNX Runtime or another CPU), `unverified` (its model's files
+    /// could not be read to tell), `preparing` (being written), `abandoned`
+    /// (its writer died) or `incomplete` (no manifest).
     pub state: &'static str,
     pub bytes: u64,
     pub created_unix: Option<u64>,
@@ -32,7 +33,7 @@ impl Registry {
     /// Every folder of the prepared store, and whether the installed models load it now.
     pub fn list_prepared(&mut self, settings: &Settings) -> Result<Vec<PreparedRow>> {
         let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
-        let current = self.current_copies(settings)?;
+        let (current, undetermined) = self.current_copies(settings)?;
         let loaded: Vec<&str> = self
             .models
             .values()
@@ -51,6 +52,12 @@ impl Registry {
                     (_, true) => "abandoned",
                     (None, false) => "incomplete",
                     (Some(_), false) if current.contains(&copy.name) => "current",
+                    // Never removed as stale: the files may be back, unchanged, on the next look.
+                    (Some(m), false)
+                        if undetermined.iter().any(|u| *u == m.model || m.model.split(':').next() == Some(u)) =>
+                    {
+                        "unverified"
+                    }
                     (Some(_), false) => "stale",
                 };
                 PreparedRow {
@@ -95,17 +102,32 @@ impl Registry {
     }
 
     /// The copy names the installed models' towers load now (a graph whose
-    /// content hash is not recorded is hashed once, cancellably).
-    fn current_copies(&mut self, settings: &Settings) -> Result<Vec<String>> {
-        let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
+    /// content hash is not recorded is hashed once, cancellably), and the
+    /// models whose files could not be read or described to tell.
+    fn current_copies(&mut self, settings: &Settings) -> Result<(Vec<String>, Vec<String>)> {
+        let Some(store) = &settings.prepared_dir else { return Ok((Vec::new(), Vec::new())) };
         Runtime::get_or_load(&settings.onnxruntime_path)?; // the key names ONNX Runtime's build
-        let mut current = Vec::new();
-        let Ok(folders) = model_folders(&settings.model_dir) else { return Ok(current) };
+        let (mut current, mut undetermined) = (Vec::new(), Vec::new());
+        let Ok(folders) = model_folders(&settings.model_dir) else {
+            // No model directory to read: nothing can be called stale.
+            let models = prepared::list(store)?.into_iter().filter_map(|c| c.manifest.map(|m| m.model));
+            return Ok((current, models.collect()));
+        };
         for (folder, dir) in folders {
-            let Ok(Some(family)) = layout::family_of(&dir) else { continue };
+            let family = match layout::family_of(&dir) {
+                Ok(Some(family)) => family,
+                Ok(None) => continue,
+                Err(_) => {
+                    undetermined.push(folder);
+                    continue;
+                }
+            };
             for variant in (family.variants)(&dir) {
-                let Ok(layout) = (family.describe)(&dir, &settings.model_dir, &variant) else { continue };
                 let name = layout::model_name(&folder, &variant);
+                let Ok(layout) = (family.describe)(&dir, &settings.model_dir, &variant) else {
+                    undetermined.push(name);
+                    continue;
+                };
                 for (path, kind, bind) in [
                     (&layout.visual, TowerKind::Visual, layout.bind_visual),
                     (&layout.textual, TowerKind::Textual, layout.bind_textual),
@@ -113,13 +135,15 @@ impl Registry {
                     let trim_text = kind == TowerKind::Textual && layout.text.causal;
                     let source = TowerSource { model: &name, path, kind, bind, trim_text };
                     match prepared::current_copy_name(store, &source, settings.cancel) {
-                        Ok(name) => current.push(name),
+                        Ok(copy) => current.push(copy),
                         Err(Error::Cancelled) => return Err(Error::Cancelled),
-                        Err(_) => {} // a missing or unreadable graph has no current copy
+                        // A tower the folder does not have has no current copy.
+                        Err(Error::MissingFile { .. }) => {}
+                        Err(_) => undetermined.push(name.clone()),
                     }
                 }
             }
         }
-        Ok(current)
+        Ok((current, undetermined))
     }
 }
