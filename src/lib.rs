@@ -36,17 +36,6 @@ mod gucs;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
-    // SAFETY: registers a callback with the backend's own exit list, from _PG_init in its thread.
-    unsafe { pg_sys::on_proc_exit(Some(exit_without_destructors), pg_sys::Datum::from(0)) };
-}
-
-/// Runs among the last of a backend's exit callbacks (after shared memory is
-/// released): if a cancelled model load still runs on a worker thread, the
-/// process ends here, before `exit()` would run ONNX Runtime's destructors
-/// under it (see `clip_embed_core::session::exit_now_if_workers_run`).
-#[pg_guard]
-unsafe extern "C-unwind" fn exit_without_destructors(code: std::ffi::c_int, _arg: pg_sys::Datum) {
-    clip_embed_core::session::exit_now_if_workers_run(code);
 }
 
 #[cfg(any(test, feature = "pg_test"))]

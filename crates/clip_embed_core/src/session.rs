@@ -303,16 +303,18 @@ pub fn workers_running() -> bool {
 /// environment, logging, kernel registries) would otherwise run under an
 /// abandoned load thread still inside it, a use-after-free that crashes the
 /// backend and sends the whole server through recovery. The SQL layer calls
-/// this last on the way out (Postgres's `on_proc_exit`, after shared memory is
-/// released); exit status 0 or 1 is an ordinary backend exit to the postmaster.
+/// this on the way out (a Postgres `on_proc_exit` callback, after shared memory
+/// is released); exit status 0 or 1 is an ordinary backend exit to the postmaster.
 /// It first gives a worker 250 ms to end, so that the usual exit (which also
 /// removes the backend's temporary files) runs whenever it can.
-pub fn exit_now_if_workers_run(code: i32) {
+/// `announce` runs just before the process ends that way (a log line).
+pub fn exit_now_if_workers_run(code: i32, announce: fn()) {
     let deadline = Instant::now() + Duration::from_millis(250);
     while workers_running() && Instant::now() < deadline {
         std::thread::sleep(CANCEL_POLL);
     }
     if workers_running() {
+        announce();
         // SAFETY: _exit ends the process without running destructors or atexit handlers.
         unsafe { libc::_exit(code) }
     }
