@@ -51,12 +51,12 @@ fn register_exit_callback() {
 /// memory and locks (`shmem_exit` comes before the `on_proc_exit` callbacks):
 /// if a cancelled model load still runs on a worker thread 0.25 s later, the
 /// process ends here, before `exit()` would run ONNX Runtime's destructors
-/// under it (see `clip_embed_core::session::exit_now_if_workers_run`); the
+/// under it (see `clip_embed_core::worker::exit_now_if_workers_run`); the
 /// callbacks registered before this one (closing files, the client socket)
 /// are then left to the kernel.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn exit_without_destructors(code: std::ffi::c_int, _arg: pg_sys::Datum) {
-    clip_embed_core::session::exit_now_if_workers_run(code, || {
+    clip_embed_core::worker::exit_now_if_workers_run(code, || {
         pgrx::log!("clip_embed: a model load abandoned by a cancel still runs; the backend exits without running its library destructors");
     });
 }

@@ -1,6 +1,8 @@
 //! clip_embed's pure-Rust core: everything that computes a CLIP embedding,
 //! with no Postgres in it, so `cargo test -p clip_embed_core` exercises it alone.
 //!
+//! * [`cancel`]: how a Postgres cancel reaches every long phase
+//! * [`worker`]: worker threads a cancel may abandon, kept bounded
 //! * [`tokenize`]: OpenAI's CLIP tokenization over a `tokenizer.json`
 //! * [`decode`]: image bytes to upright 8-bit RGB, as the seed's OpenCV decodes them
 //! * [`preprocess`]: OpenAI's image transform on that RGB image
@@ -19,6 +21,7 @@
 // unwinding ABI: a panic must not cross into C frames.
 #![deny(ffi_unwind_calls)]
 
+pub mod cancel;
 pub mod decode;
 pub mod error;
 pub mod layout;
@@ -33,7 +36,8 @@ pub mod session;
 pub mod text_cache;
 pub mod text_length;
 pub mod tokenize;
+pub mod worker;
 
+pub use decode::ImageLimits;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{ModelInfo, PreparedRow, Registry, Settings};
-pub use preprocess::ImageLimits;

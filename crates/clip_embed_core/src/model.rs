@@ -14,7 +14,9 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use crate::cancel::CancelCheck;
 use crate::decode::check_encoded;
+use crate::decode::ImageLimits;
 use crate::error::bounded;
 use crate::error::{io_error, Error, Result};
 use crate::layout::{self, Layout, Scoring};
@@ -22,8 +24,8 @@ use crate::math::l2_normalize;
 use crate::math::{zero_shot, zero_shot_sigmoid};
 use crate::names::{validate_full_name, validate_model_name};
 use crate::prepared::{self, Origin, TowerSource};
-use crate::preprocess::{preprocess_cancellable, ImageLimits, PixelSpec};
-use crate::session::{CancelCheck, Runtime, Tower, TowerKind};
+use crate::preprocess::{preprocess_cancellable, PixelSpec};
+use crate::session::{Runtime, Tower, TowerKind};
 use crate::text_cache::{TextCache, TowerIdentity};
 use crate::tokenize::{is_blank, ClipTokenizer};
 
@@ -428,7 +430,7 @@ impl Registry {
         // The tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX Runtime
         // creates the session (~55 ms for a prepared ViT-B/16 text tower).
         let (tower, tokenizer) = std::thread::scope(|scope| {
-            let tokenizer = crate::session::with_signals_blocked(|| {
+            let tokenizer = crate::worker::with_signals_blocked(|| {
                 scope.spawn(|| {
                     let slots = layout.text.context_length.unwrap_or(DEFAULT_CONTEXT_LENGTH);
                     ClipTokenizer::from_file(&layout.tokenizer, slots, &layout.text.pad, layout.text.cleanup)

@@ -14,9 +14,9 @@
 //! output pixel depends on its own weights alone, so cropping after a full
 //! resize and computing the window directly give identical bytes.
 
-use crate::decode::poll;
+use crate::cancel::poll;
+use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
-use crate::session::CancelCheck;
 
 /// Pillow's `PRECISION_BITS` for 8-bit images: 32 - 8 - 2.
 const PRECISION_BITS: u32 = 22;

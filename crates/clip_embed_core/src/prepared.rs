@@ -43,14 +43,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cancel::CancelCheck;
 use crate::error::{io_error, Error, Result};
 use crate::layout::{Binding, Signature};
 use crate::math::cosine_similarity;
-use crate::session::{
-    abandonable, bind_session, create_session, create_session_from_bytes, wait_for_abandoned_workers, CancelCheck,
-    HeldByWorkers, Runtime, Tower, TowerKind,
-};
+use crate::session::{bind_session, create_session, create_session_from_bytes, Runtime, Tower, TowerKind};
 use crate::text_length::rewrite_sequence_length;
+use crate::worker::{abandonable, wait_for_abandoned_workers, HeldByWorkers};
 
 /// What preparing does, as a string in every key: changing how copies are
 /// written (optimisation level, external-data threshold) must change this.
@@ -323,7 +322,7 @@ impl PrepareLock {
             if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(Error::Io { path, source: error });
             }
-            if cancelled(cancel) {
+            if crate::cancel::requested(cancel) {
                 return Err(Error::Cancelled);
             }
             if started.elapsed() >= PREPARE_WAIT {
@@ -530,7 +529,7 @@ fn write_copy(
     }
     // ORT's load cancel is polled at a few points only: a cancel that came while
     // it finished is still a cancel, and the copy is dropped.
-    if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+    if crate::cancel::requested(cancel) {
         return Err(Error::Cancelled);
     }
     let mut files = Vec::new();
@@ -757,7 +756,7 @@ pub(crate) fn hash_into(hasher: &mut Sha256, path: &Path, cancel: Option<CancelC
     let mut file = fs::File::open(path).map_err(|e| io_error("model file", path, e))?;
     let mut buffer = vec![0u8; 1 << 20];
     loop {
-        if cancelled(cancel) {
+        if crate::cancel::requested(cancel) {
             return Err(Error::Cancelled);
         }
         let n = file.read(&mut buffer).map_err(|e| io_error("model file", path, e))?;
@@ -767,10 +766,6 @@ pub(crate) fn hash_into(hasher: &mut Sha256, path: &Path, cancel: Option<CancelC
         hasher.update(&buffer[..n]);
     }
     Ok(())
-}
-
-fn cancelled(cancel: Option<CancelCheck>) -> bool {
-    cancel.is_some_and(|is_cancelled| is_cancelled())
 }
 
 /// Writes `bytes` to a temporary name beside `path`, then renames it. The

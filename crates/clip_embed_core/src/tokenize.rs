@@ -19,8 +19,8 @@ use std::path::Path;
 use tokenizers::Tokenizer;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::cancel::CancelCheck;
 use crate::error::{bounded, io_error, Error, Result};
-use crate::session::CancelCheck;
 
 /// OpenAI's `<|startoftext|>` id in the 49,408-token CLIP vocabulary.
 pub const START_OF_TEXT: u32 = 49406;
@@ -221,7 +221,7 @@ impl ClipTokenizer {
         ids.push(i64::from(self.start_of_text));
         let mut chunks = TextChunks::new(text);
         while ids.len() - 1 < body_room {
-            if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+            if crate::cancel::requested(cancel) {
                 return Err(Error::Cancelled);
             }
             let Some(cleaned) = chunks.next_cleaned() else { break };
@@ -256,7 +256,7 @@ impl ClipTokenizer {
         let room = self.context_length - prefix.len() - suffix.len();
         let mut budget = GENERIC_FIRST_BYTES;
         let body = loop {
-            if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+            if crate::cancel::requested(cancel) {
                 return Err(Error::Cancelled);
             }
             let (piece, whole) = self.generic_prefix(text, budget, cancel)?;
@@ -374,7 +374,7 @@ fn skip_whitespace(text: &str, mut at: usize, cancel: Option<CancelCheck>) -> Re
         }
         if at - polled >= SCAN_BYTES_PER_STEP {
             polled = at;
-            if cancel.is_some_and(|is_cancelled| is_cancelled()) {
+            if crate::cancel::requested(cancel) {
                 return Err(Error::Cancelled);
             }
         }

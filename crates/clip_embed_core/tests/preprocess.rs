@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use clip_embed_core::decode::{decode_rgb, jpeg};
 use clip_embed_core::preprocess::{
-    preprocess, preprocess_cancellable, Filter, ImageLimits, PixelSpec, Resize, Rounding, CLIP_MEAN, CLIP_STD,
+    preprocess, preprocess_cancellable, Filter, PixelSpec, Resize, Rounding, CLIP_MEAN, CLIP_STD,
 };
+use clip_embed_core::ImageLimits;
 use clip_embed_core::{Error, ErrorKind};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};

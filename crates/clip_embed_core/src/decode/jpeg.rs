@@ -16,10 +16,10 @@ use std::ffi::CStr;
 use image::RgbImage;
 use turbojpeg::raw;
 
+use super::ImageLimits;
 use super::{check_decode_bytes, check_pixels};
+use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
-use crate::preprocess::ImageLimits;
-use crate::session::CancelCheck;
 
 /// libjpeg-turbo's own scan limit under `TJFLAG_LIMITSCANS` (`my_progress_monitor`
 /// in turbojpeg.c: "Progressive JPEG image has more than 500 scans"); the marker
@@ -388,7 +388,7 @@ pub(super) fn decode(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCh
         // worst 89-megapixel progressive file measured) ends by itself.
         Some(_) if u64::from(w) * u64::from(h) > WORKER_PIXELS || scans.work > WORKER_PIXELS => {
             let owned = bytes.to_vec();
-            crate::session::abandonable(cancel, move || decompress(&owned))??
+            crate::worker::abandonable(cancel, move || decompress(&owned))??
         }
         _ => decompress(bytes)?,
     };

@@ -12,10 +12,11 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 
 use image::RgbImage;
 
-use super::{check_decode_bytes, check_pixels, jpeg, poll, OUTPUT_BYTES_PER_PIXEL};
+use super::ImageLimits;
+use super::{check_decode_bytes, check_pixels, jpeg, OUTPUT_BYTES_PER_PIXEL};
+use crate::cancel::poll;
+use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
-use crate::preprocess::ImageLimits;
-use crate::session::CancelCheck;
 
 type Tiff = c_void;
 type TmSize = isize;

@@ -23,11 +23,12 @@ use std::io::{self, BufRead, Cursor, Read, Seek, SeekFrom};
 use image::metadata::Orientation;
 use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
+use crate::cancel::{poll, CancelCheck};
 use crate::error::{Error, Result};
-use crate::preprocess::ImageLimits;
-use crate::session::CancelCheck;
 
 pub mod jpeg;
+mod limits;
+pub use limits::ImageLimits;
 mod libtiff;
 
 /// OpenCV's `CV_IO_MAX_IMAGE_WIDTH` and `CV_IO_MAX_IMAGE_HEIGHT` (4.10,
@@ -167,14 +168,6 @@ pub fn decode_rgb_cancellable(bytes: &[u8], limits: &ImageLimits, cancel: Option
         .unwrap_or_else(|_| Err(Error::InvalidImage("image decoder failed on malformed data".into())))?;
     poll(cancel)?;
     Ok(image)
-}
-
-/// `Err(Cancelled)` when `cancel` says the query was cancelled.
-pub(crate) fn poll(cancel: Option<CancelCheck>) -> Result<()> {
-    match cancel {
-        Some(is_cancelled) if is_cancelled() => Err(Error::Cancelled),
-        _ => Ok(()),
-    }
 }
 
 /// The Compression tag (259) of a TIFF's first image, read from its header
