@@ -52,8 +52,9 @@ static TEXT_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1024);
 /// relative path is under the data directory. `pgsql_tmp_clip_embed` because
 /// `pg_basebackup` skips every `pgsql_tmp*` name: copies are derived and
 /// CPU-specific, so a standby prepares its own. Empty turns preparing off
-/// (each backend then loads and copies the original graphs: 692 MB and ~1.2 s
-/// per backend for a ViT-B/16, bench/run.sh).
+/// (each backend then loads and copies the original graphs: 621 MB private
+/// and 0.82 s of first-call overhead per backend for a ViT-B/16, against 48 MB
+/// and 0.24 s from prepared copies; README, Performance, bench/prepared.py).
 static PREPARED_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"pgsql_tmp_clip_embed"));
 
 /// Largest encoded image accepted (bytes). 50 MB by default.
@@ -68,7 +69,7 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"clip_embed.model_dir",
         c"Directory holding one folder per CLIP model.",
-        c"Each folder has visual.onnx, textual.onnx and optionally tokenizer.json and clip_config.json. $sharedir expands to the server's share directory.",
+        c"Each folder holds a model in a layout clip_embed recognises (OpenAI's visual.onnx/textual.onnx, Hugging Face's onnx/, Immich's visual/ and textual/); SELECT * FROM clip_model_layouts() lists them. $sharedir expands to the server's share directory.",
         &MODEL_DIR,
         GucContext::Suset,
         GucFlags::default(),
