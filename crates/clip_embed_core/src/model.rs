@@ -387,13 +387,7 @@ impl Registry {
         let model = self.model(&settings.model_dir, found)?;
         model.visual = None;
         let layout = &model.layout;
-        let source = TowerSource {
-            model: &model.name,
-            path: &layout.visual,
-            kind: TowerKind::Visual,
-            bind: layout.bind_visual,
-            trim_text: false,
-        };
+        let source = TowerSource::of(&model.name, layout, TowerKind::Visual);
         let (tower, origin) = load_tower(settings, runtime, &source)?;
         if let (Some(configured), Some(graph)) = (layout.image.size, tower.image_size()) {
             if configured != graph {
@@ -420,13 +414,7 @@ impl Registry {
         let model = self.model(&settings.model_dir, found)?;
         model.textual = None;
         let layout = &model.layout;
-        let source = TowerSource {
-            model: &model.name,
-            path: &layout.textual,
-            kind: TowerKind::Textual,
-            bind: layout.bind_textual,
-            trim_text: layout.text.causal,
-        };
+        let source = TowerSource::of(&model.name, layout, TowerKind::Textual);
         // The tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX Runtime
         // creates the session (~55 ms for a prepared ViT-B/16 text tower).
         let (tower, tokenizer) = std::thread::scope(|scope| {

@@ -46,7 +46,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cancel::CancelCheck;
 use crate::error::{io_error, Error, Result};
-use crate::layout::{Binding, Signature};
+use crate::layout::{Binding, Layout, Signature};
 use crate::math::cosine_similarity;
 use crate::session::{bind_session, create_session, create_session_from_bytes, Runtime, Tower, TowerKind};
 use crate::text_length::rewrite_sequence_length;
@@ -90,6 +90,26 @@ pub struct TowerSource<'a> {
     /// end-of-text token: a graph with a fixed length is rewritten to follow
     /// its input ([`crate::text_length`]) and runs at the caption's length.
     pub trim_text: bool,
+}
+
+impl<'a> TowerSource<'a> {
+    /// The `kind` tower of a model as its layout describes it: the one place
+    /// the copy key's inputs are assembled, for loading and for listing alike
+    /// (a key built differently in one of them listed current copies as stale).
+    pub fn of(model: &'a str, layout: &'a Layout, kind: TowerKind) -> TowerSource<'a> {
+        match kind {
+            TowerKind::Visual => {
+                TowerSource { model, path: &layout.visual, kind, bind: layout.bind_visual, trim_text: false }
+            }
+            TowerKind::Textual => TowerSource {
+                model,
+                path: &layout.textual,
+                kind,
+                bind: layout.bind_textual,
+                trim_text: layout.text.causal,
+            },
+        }
+    }
 }
 
 /// How a tower was loaded, for `clip_models()`.

@@ -128,12 +128,8 @@ impl Registry {
                     undetermined.push(name);
                     continue;
                 };
-                for (path, kind, bind) in [
-                    (&layout.visual, TowerKind::Visual, layout.bind_visual),
-                    (&layout.textual, TowerKind::Textual, layout.bind_textual),
-                ] {
-                    let trim_text = kind == TowerKind::Textual && layout.text.causal;
-                    let source = TowerSource { model: &name, path, kind, bind, trim_text };
+                for kind in [TowerKind::Visual, TowerKind::Textual] {
+                    let source = TowerSource::of(&name, &layout, kind);
                     match prepared::current_copy_name(store, &source, settings.cancel) {
                         Ok(copy) => current.push(copy),
                         Err(Error::Cancelled) => return Err(Error::Cancelled),
