@@ -32,5 +32,7 @@ for m in clip-shapes vit-b-16-random; do
   OMP_NUM_THREADS=1 "$PY" bench/int8.py --model-dir "$models" --fp32 "$m" --int8 "$m-int8" \
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" 2>/dev/null
 done
+# How soon a statement_timeout stops decoding, resizing and inference.
+OMP_NUM_THREADS=1 "$PY" bench/cancel.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model vit-b-16-random
 # Bulk embedding (CALL clip_embed_backfill) throughput, as bench/bulk.sh runs it.
 OMP_NUM_THREADS=1 "$PY" bench/bulk.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model vit-b-16-random

@@ -263,7 +263,7 @@ pub fn create_session_from_bytes(
 /// How long a load may go on after ONNX Runtime was told to cancel it before
 /// the backend stops waiting for it: ORT polls its load-cancel flag only
 /// between phases (graph transforms, initializers). Measured on the ViT-B/16
-/// shape, ORT stopped 15-126 ms after the flag in 9 of 14 cancels; the others
+/// shape (one instrumented run, not a benchmark), ORT stopped 15-126 ms after the flag in 9 of 14 cancels; the others
 /// were writing a copy and would have run on for up to a second.
 const LOAD_CANCEL_GRACE: Duration = Duration::from_millis(150);
 
