@@ -20,7 +20,7 @@ rm -rf "$test_models/clip-shapes-int8"
 rm -f "$test_models/bare-export/tokenizer.json"
 # A text tower with the length baked in as torch.onnx.export leaves it (Constant
 # [1,1,77,77] masks per layer, Constant [77] shape pieces): prepared copies
-# rewrite it to run at the caption's length (crates/clip_embed_core/src/text_length.rs).
+# rewrite it to run at the caption's length (crates/clip_embed_core/src/prepared/text_length.rs).
 "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --seed 11 --ids int32 --text-export torch \
   --out "$test_models/torch-export"
 # The layouts people download, as published (tools/make_layout_models.py): Hugging Face /

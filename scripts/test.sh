@@ -23,6 +23,9 @@ cargo fmt --all -- --check
 log "clippy (-D warnings)"
 cargo clippy --locked --workspace --all-targets --features pg_test -- -D warnings
 
+log "core layering: no import cycle, no import up the order of crates/clip_embed_core/src/lib.rs"
+python3 tools/module_graph.py
+
 log "core unit tests (no Postgres)"
 cargo test --locked -p clip_embed_core
 

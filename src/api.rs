@@ -21,7 +21,7 @@ use pgrx::prelude::*;
 
 use crate::backend::with_registry;
 use crate::errors::raise;
-use crate::gucs;
+use crate::{gucs, rows};
 
 /// Unwraps a core result, raising its error as a Postgres ERROR. A cancelled
 /// run first lets Postgres raise its own cancel error (the right message for
@@ -145,23 +145,7 @@ fn clip_models() -> TableIterator<
     let settings = gucs::settings();
     let default_model = gucs::model_name("");
     let models: Vec<ModelInfo> = or_raise(with_registry(|r| r.list_models(&settings)), "clip_models");
-    let to_i32 = |v: Option<usize>| v.and_then(|v| i32::try_from(v).ok());
-    TableIterator::new(models.into_iter().map(move |m| {
-        (
-            m.name.clone(),
-            to_i32(m.embed_dim),
-            m.image_size.and_then(|s| i32::try_from(s).ok()),
-            to_i32(m.context_length),
-            m.fingerprint,
-            m.text_load_ms.is_some(),
-            m.image_load_ms.is_some(),
-            m.text_load_ms,
-            m.image_load_ms,
-            m.name == default_model,
-            m.description,
-            m.path.display().to_string(),
-        )
-    }))
+    TableIterator::new(models.into_iter().map(move |m| rows::model(m, &default_model)))
 }
 
 /// `clip_model_layouts()`: for each installed model, the family its folder
@@ -197,36 +181,7 @@ fn clip_model_layouts() -> TableIterator<
 > {
     let settings = gucs::settings();
     let models: Vec<ModelInfo> = or_raise(with_registry(|r| r.list_models(&settings)), "clip_model_layouts");
-    TableIterator::new(models.into_iter().map(move |m| {
-        let relative = |p: &std::path::Path| {
-            Some(p).filter(|p| p.exists()).map(|p| p.strip_prefix(&m.path).unwrap_or(p).display().to_string())
-        };
-        let l = m.details.as_ref();
-        (
-            m.name.clone(),
-            m.layout.to_string(),
-            m.variant.clone(),
-            l.and_then(|l| relative(&l.visual)),
-            l.and_then(|l| relative(&l.textual)),
-            l.and_then(|l| relative(&l.tokenizer)),
-            l.map(|l| l.image.summary(m.image_size.unwrap_or(224))),
-            l.map(|l| l.image.mean.to_vec()),
-            l.map(|l| l.image.std.to_vec()),
-            m.context_length.and_then(|c| i32::try_from(c).ok()),
-            l.map(|l| match &l.text.pad {
-                clip_embed_core::layout::PadToken::Id(id) => format!("id {id}"),
-                clip_embed_core::layout::PadToken::Named(token) => token.clone(),
-            }),
-            l.map(|l| l.text.cleanup.name().to_string()),
-            l.map(|l| !l.text.causal),
-            l.map(|l| l.outputs_normalized),
-            l.map(|l| l.logits.scoring.name().to_string()),
-            l.map(|l| f64::from(l.logits.scale)),
-            l.map(|l| f64::from(l.logits.bias)),
-            l.map(|l| l.logits.source.to_string()),
-            m.problem.clone(),
-        )
-    }))
+    TableIterator::new(models.into_iter().map(rows::model_layout))
 }
 
 /// `clip_prepared_models()`: the prepared copies of towers under
@@ -249,20 +204,8 @@ fn clip_prepared_models() -> TableIterator<
     ),
 > {
     let settings = gucs::settings();
-    let rows = or_raise(with_registry(|r| r.list_prepared(&settings)), "clip_prepared_models");
-    TableIterator::new(rows.into_iter().map(|row| {
-        (
-            row.copy,
-            row.model,
-            row.tower,
-            row.state.to_string(),
-            i64::try_from(row.bytes).unwrap_or(i64::MAX),
-            row.created_unix.map(|s| pgrx::datum::to_timestamp(s as f64)),
-            row.prepare_ms,
-            row.loaded_here,
-            row.path.display().to_string(),
-        )
-    }))
+    let copies = or_raise(with_registry(|r| r.list_prepared(&settings)), "clip_prepared_models");
+    TableIterator::new(copies.into_iter().map(rows::prepared_copy))
 }
 
 /// `clip_prepared_remove(name => NULL)`: removes the prepared copy `name`, or

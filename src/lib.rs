@@ -6,6 +6,7 @@
 //! * [`bulk`]: `clip_embed_backfill`, a procedure that embeds a table in committed batches;
 //! * [`gucs`]: every `clip_embed.*` setting;
 //! * [`errors`]: core errors to SQLSTATEs;
+//! * [`rows`]: the row shapes of the set-returning functions;
 //! * [`backend`]: the per-backend registry of loaded models;
 //! * `clip_embed_core` (crates/): tokenizer, preprocessing, ONNX sessions and
 //!   math, with no Postgres in it.
@@ -27,6 +28,7 @@ mod backend;
 mod bulk;
 mod errors;
 mod gucs;
+mod rows;
 
 ::pgrx::pg_module_magic!(name, version);
 

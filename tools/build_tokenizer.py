@@ -8,7 +8,7 @@ then `<|startoftext|>` (49406) and `<|endoftext|>` (49407): 49,408 tokens.
 
 The text clean-up OpenAI does before BPE (ftfy, HTML unescaping) is not
 expressible in tokenizer.json; the extension does it in Rust (see
-`crates/clip_embed_core/src/tokenize.rs`), then this file's normalizer (NFC,
+`crates/clip_embed_core/src/text/`), then this file's normalizer (NFC,
 whitespace collapse, lowercase), pre-tokenizer (OpenAI's regex) and BPE.
 """
 

@@ -5,7 +5,7 @@
 //! or "<file name> error <message>".
 use std::path::Path;
 
-use clip_embed_core::decode::decode_rgb;
+use clip_embed_core::image::decode::decode_rgb;
 use clip_embed_core::ImageLimits;
 
 fn main() {

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clip_embed_core::tokenize::{is_blank, ClipTokenizer, PadToken, TextCleanup};
+use clip_embed_core::recipe::{PadToken, TextCleanup};
+use clip_embed_core::text::{is_blank, ClipTokenizer};
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
 

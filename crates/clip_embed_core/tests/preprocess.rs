@@ -5,10 +5,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clip_embed_core::decode::{decode_rgb, jpeg};
-use clip_embed_core::preprocess::{
-    preprocess, preprocess_cancellable, Filter, PixelSpec, Resize, Rounding, CLIP_MEAN, CLIP_STD,
-};
+use clip_embed_core::image::decode::{decode_rgb, jpeg};
+use clip_embed_core::image::{preprocess, preprocess_cancellable};
+use clip_embed_core::recipe::{Filter, ImageRecipe, Resize, Rounding, CLIP_MEAN, CLIP_STD};
 use clip_embed_core::ImageLimits;
 use clip_embed_core::{Error, ErrorKind};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -16,9 +15,10 @@ use image::{ExtendedColorType, ImageEncoder};
 
 const N_PX: u32 = 64;
 
-fn spec() -> PixelSpec {
-    PixelSpec {
-        image_size: N_PX,
+/// OpenAI's recipe at n_px = 64.
+fn spec() -> ImageRecipe {
+    ImageRecipe {
+        size: Some(N_PX),
         resize: Resize::ShortestThenCrop { shortest: None, rounding: Rounding::Torchvision },
         filter: Filter::Bicubic,
         mean: CLIP_MEAN,
@@ -36,7 +36,7 @@ fn golden(name: &str) -> Vec<f32> {
 
 /// (max |diff|, mean |diff|) between our tensor and the reference's.
 fn compare(name: &str) -> (f32, f32) {
-    let ours = preprocess(&common::data(name), &spec(), &limits()).unwrap();
+    let ours = preprocess(&common::data(name), &spec(), N_PX, &limits()).unwrap();
     let reference = golden(name);
     assert_eq!(ours.len(), reference.len());
     let diffs: Vec<f32> = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs()).collect();
@@ -106,7 +106,7 @@ fn layout_is_nchw() {
     }
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-    let t = preprocess(&png, &spec(), &limits()).unwrap();
+    let t = preprocess(&png, &spec(), N_PX, &limits()).unwrap();
     let plane = (N_PX * N_PX) as usize;
     let at = |c: usize, y: usize, x: usize| t[c * plane + y * N_PX as usize + x];
     let red_max = (1.0 - CLIP_MEAN[0]) / CLIP_STD[0];
@@ -119,7 +119,7 @@ fn layout_is_nchw() {
 #[test]
 fn bad_bytes_and_limits_are_errors_not_panics() {
     use clip_embed_core::ErrorKind;
-    let kind = |bytes: &[u8], limits: &ImageLimits| preprocess(bytes, &spec(), limits).unwrap_err().kind();
+    let kind = |bytes: &[u8], limits: &ImageLimits| preprocess(bytes, &spec(), N_PX, limits).unwrap_err().kind();
     assert_eq!(kind(b"", &limits()), ErrorKind::InvalidImage);
     assert_eq!(kind(b"definitely not an image", &limits()), ErrorKind::InvalidImage);
     let png = common::data("landscape_rgb.png");
@@ -144,7 +144,7 @@ fn truncated_and_corrupted_images_never_panic() {
     for name in ["landscape_rgb.png", "portrait.jpg", "palette.png", "rgba.png", "exif_rotated.jpg", "palette.tif"] {
         let bytes = common::data(name);
         for cut in (1..bytes.len()).step_by(bytes.len() / 97 + 1) {
-            match preprocess(&bytes[..cut], &spec(), &limits()) {
+            match preprocess(&bytes[..cut], &spec(), N_PX, &limits()) {
                 Ok(_) => outcomes.0 += 1,
                 Err(_) => outcomes.1 += 1,
             }
@@ -154,7 +154,7 @@ fn truncated_and_corrupted_images_never_panic() {
             let mut corrupted = bytes.clone();
             let at = (next() % corrupted.len() as u64) as usize;
             corrupted[at] ^= (next() % 255 + 1) as u8;
-            match preprocess(&corrupted, &spec(), &limits()) {
+            match preprocess(&corrupted, &spec(), N_PX, &limits()) {
                 Ok(_) => outcomes.0 += 1,
                 Err(_) => outcomes.1 += 1,
             }
@@ -164,8 +164,8 @@ fn truncated_and_corrupted_images_never_panic() {
 }
 
 /// ViT-B/16's recipe: 224, OpenAI's shortest side then crop.
-fn spec_224(resize: Resize) -> PixelSpec {
-    PixelSpec { image_size: 224, resize, filter: Filter::Bicubic, mean: CLIP_MEAN, std: CLIP_STD }
+fn spec_224(resize: Resize) -> ImageRecipe {
+    ImageRecipe { size: Some(224), resize, filter: Filter::Bicubic, mean: CLIP_MEAN, std: CLIP_STD }
 }
 
 fn png(width: u32, height: u32, color: ExtendedColorType, pixels: &[u8]) -> Vec<u8> {
@@ -198,7 +198,7 @@ fn a_19_megapixel_wide_png_is_refused_before_anything_is_allocated() {
     assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
     for resize in [Resize::ShortestThenCrop { shortest: None, rounding: Rounding::Torchvision }, Resize::Squash] {
         let started = Instant::now();
-        let message = limit_message(preprocess(&bytes, &spec_224(resize), &limits()));
+        let message = limit_message(preprocess(&bytes, &spec_224(resize), 224, &limits()));
         assert!(message.contains("19173962x1") && message.contains("CV_IO_MAX_IMAGE_WIDTH"), "{message}");
         assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
@@ -211,10 +211,10 @@ fn a_wide_png_within_opencvs_limit_is_refused_by_its_resized_size() {
     let bytes = png(width, 1, ExtendedColorType::L8, &vec![0u8; width as usize]);
     let generous = ImageLimits { max_bytes: 1 << 30, max_pixels: i32::MAX as u64 };
     let shortest = Resize::ShortestThenCrop { shortest: None, rounding: Rounding::Transformers };
-    let message = limit_message(preprocess(&bytes, &spec_224(shortest), &generous));
+    let message = limit_message(preprocess(&bytes, &spec_224(shortest), 224, &generous));
     assert!(message.contains("would resize to 234881024x224"), "{message}");
     // Squashed, it is a plain (if lopsided) resize: ~17 MB of weights for the window.
-    let squashed = preprocess(&bytes, &spec_224(Resize::Squash), &generous).unwrap();
+    let squashed = preprocess(&bytes, &spec_224(Resize::Squash), 224, &generous).unwrap();
     assert_eq!(squashed.len(), 3 * 224 * 224);
 }
 
@@ -262,14 +262,14 @@ fn a_progressive_scan_bomb_is_refused_before_libjpeg_runs() {
         let bomb = jpeg_with_scans(0xC2, 8192, 8192, scans);
         assert!(bomb.len() < 200_000);
         let started = Instant::now();
-        let message = limit_message(preprocess(&bomb, &spec(), &limits()));
+        let message = limit_message(preprocess(&bomb, &spec(), N_PX, &limits()));
         assert!(message.contains(&refusal), "{message}");
         assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
     // Past libjpeg-turbo's 500 scans (TJFLAG_LIMITSCANS), however small the image.
-    let message = limit_message(preprocess(&jpeg_with_scans(0xC2, 16, 16, 501), &spec(), &limits()));
+    let message = limit_message(preprocess(&jpeg_with_scans(0xC2, 16, 16, 501), &spec(), N_PX, &limits()));
     assert!(message.contains("more than 500 scans"), "{message}");
-    assert!(preprocess(&jpeg_with_scans(0xC2, 16, 16, 500), &spec(), &limits()).is_ok());
+    assert!(preprocess(&jpeg_with_scans(0xC2, 16, 16, 500), &spec(), N_PX, &limits()).is_ok());
 }
 
 /// A little-endian TIFF of one strip: `strip`, compressed as `compression`,
@@ -397,13 +397,13 @@ fn decoding_and_resizing_poll_the_cancel_check() {
         POLLS.fetch_add(1, Ordering::Relaxed);
         false
     };
-    preprocess_cancellable(&bytes, &spec(), &limits(), Some(counting)).unwrap();
+    preprocess_cancellable(&bytes, &spec(), N_PX, &limits(), Some(counting)).unwrap();
     let polls = POLLS.load(Ordering::Relaxed);
     assert!(polls > 700 + 64 + 20, "{polls} polls");
 
-    assert!(matches!(preprocess_cancellable(&bytes, &spec(), &limits(), Some(|| true)), Err(Error::Cancelled)));
+    assert!(matches!(preprocess_cancellable(&bytes, &spec(), N_PX, &limits(), Some(|| true)), Err(Error::Cancelled)));
     // A cancel that arrives during the PNG's decoding (its 10th poll) stops it there.
     let late = || TRIPPED_POLLS.fetch_add(1, Ordering::Relaxed) >= 10;
-    assert!(matches!(preprocess_cancellable(&bytes, &spec(), &limits(), Some(late)), Err(Error::Cancelled)));
+    assert!(matches!(preprocess_cancellable(&bytes, &spec(), N_PX, &limits(), Some(late)), Err(Error::Cancelled)));
     assert_eq!(TRIPPED_POLLS.load(Ordering::Relaxed), 11, "stopped at the poll that said so");
 }

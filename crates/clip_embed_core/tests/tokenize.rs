@@ -1,7 +1,8 @@
 //! Tokenizer ids against OpenAI's tokenizer, on the tokenizer.json set-up builds.
 mod common;
 
-use clip_embed_core::tokenize::{is_blank, ClipTokenizer, PadToken, TextCleanup, END_OF_TEXT, START_OF_TEXT};
+use clip_embed_core::recipe::{PadToken, TextCleanup};
+use clip_embed_core::text::{is_blank, ClipTokenizer, END_OF_TEXT, START_OF_TEXT};
 use clip_embed_core::ErrorKind;
 
 fn tokenizer() -> ClipTokenizer {

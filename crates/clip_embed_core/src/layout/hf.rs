@@ -20,11 +20,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    openai, read_json, Config, Family, Filter, ImageRecipe, Layout, Logits, PadToken, Resize, Rounding, Scoring,
-    TextCleanup, TextRecipe, DEFAULT_LOGIT_SCALE,
-};
+use super::config::{read_json, Config};
+use super::family::{Family, Layout};
+use super::openai;
 use crate::error::{Error, Result};
+use crate::recipe::{
+    Filter, ImageRecipe, Logits, PadToken, Resize, Rounding, Scoring, TextCleanup, TextRecipe, DEFAULT_LOGIT_SCALE,
+};
 
 /// The folder of the graphs.
 pub const ONNX_DIR: &str = "onnx";
@@ -221,8 +223,8 @@ fn image_recipe(preprocessor: &Config) -> Result<ImageRecipe> {
     };
     let (mean, std) = if flag("do_normalize", true) {
         (
-            preprocessor.triple("image_mean", false)?.unwrap_or(crate::preprocess::CLIP_MEAN),
-            preprocessor.triple("image_std", true)?.unwrap_or(crate::preprocess::CLIP_STD),
+            preprocessor.triple("image_mean", false)?.unwrap_or(crate::recipe::CLIP_MEAN),
+            preprocessor.triple("image_std", true)?.unwrap_or(crate::recipe::CLIP_STD),
         )
     } else {
         ([0.0; 3], [1.0; 3])

@@ -24,11 +24,13 @@
 
 use std::path::Path;
 
-use super::{
-    openai, read_json, Config, Family, Filter, ImageRecipe, Layout, Logits, PadToken, Resize, Rounding, Scoring,
-    TextCleanup, TextRecipe, DEFAULT_LOGIT_SCALE,
-};
+use super::config::{read_json, Config};
+use super::family::{plain_only, Family, Layout};
+use super::openai;
 use crate::error::{Error, Result};
+use crate::recipe::{
+    Filter, ImageRecipe, Logits, PadToken, Resize, Rounding, Scoring, TextCleanup, TextRecipe, DEFAULT_LOGIT_SCALE,
+};
 
 /// open_clip's model configuration, at the top of the folder.
 pub const CONFIG_FILE: &str = "config.json";
@@ -45,7 +47,7 @@ pub const FAMILY: Family = Family {
     name: "immich-clip",
     marker: "visual/model.onnx, textual/model.onnx",
     recognises: |dir| is_immich_folder(dir) && !states_logit_bias(dir),
-    variants: super::plain_only,
+    variants: plain_only,
     describe: |dir, _model_dir, _variant| describe(dir, &CLIP),
 };
 
@@ -96,8 +98,8 @@ pub(super) fn describe(dir: &Path, flavour: &Flavour) -> Result<Layout> {
             size: image_size,
             resize: Resize::ShortestThenCrop { shortest: None, rounding: Rounding::Immich },
             filter: Filter::Bicubic,
-            mean: crate::preprocess::CLIP_MEAN,
-            std: crate::preprocess::CLIP_STD,
+            mean: crate::recipe::CLIP_MEAN,
+            std: crate::recipe::CLIP_STD,
         }
     };
     let (pad, clip_tokenizer) = if textual.exists() {

@@ -9,12 +9,13 @@ use std::path::Path;
 use ort::value::TensorElementType;
 use serde::Deserialize;
 
-use super::{
-    Binding, Family, Filter, ImageRecipe, Layout, Logits, PadToken, Resize, Rounding, Scoring, Signature, TextCleanup,
-    TextRecipe, DEFAULT_LOGIT_SCALE,
-};
+use super::binding::{Binding, Signature};
+use super::family::{plain_only, Family, Layout};
 use crate::error::{io_error, Error, Result};
-use crate::preprocess::{CLIP_MEAN, CLIP_STD};
+use crate::recipe::{
+    Filter, ImageRecipe, Logits, PadToken, Resize, Rounding, Scoring, TextCleanup, TextRecipe, CLIP_MEAN, CLIP_STD,
+    DEFAULT_LOGIT_SCALE,
+};
 
 /// File name of the vision tower.
 pub const VISUAL_FILE: &str = "visual.onnx";
@@ -27,7 +28,7 @@ pub const CONFIG_FILE: &str = "clip_config.json";
 
 /// The family as the registry sees it.
 pub const FAMILY: Family =
-    Family { name: "openai", marker: "visual.onnx, textual.onnx", recognises, variants: super::plain_only, describe };
+    Family { name: "openai", marker: "visual.onnx, textual.onnx", recognises, variants: plain_only, describe };
 
 fn recognises(dir: &Path) -> bool {
     dir.join(VISUAL_FILE).exists() || dir.join(TEXTUAL_FILE).exists()

@@ -19,7 +19,9 @@
 //! squash to S×S (bicubic, mean and std 0.5); both come from the folder's own
 //! preprocessing config.
 
-use super::{hf, immich, Family, Logits, Scoring};
+use super::family::{plain_only, Family};
+use super::{hf, immich};
+use crate::recipe::{Logits, Scoring};
 
 /// SigLIP's initial logit scale (`exp(log 10)`), the default where a folder states none.
 pub const DEFAULT_SCALE: f32 = 10.0;
@@ -52,7 +54,7 @@ pub const IMMICH_FAMILY: Family = Family {
     name: "immich-siglip",
     marker: "visual/model.onnx, textual/model.onnx with config.json init_logit_bias",
     recognises: |dir| immich::is_immich_folder(dir) && immich::states_logit_bias(dir),
-    variants: super::plain_only,
+    variants: plain_only,
     describe: |dir, _model_dir, _variant| immich::describe(dir, &IMMICH),
 };
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::recipe::*;
 
 struct Folder(PathBuf);
 
@@ -164,12 +165,4 @@ fn a_folder_of_two_layouts_is_refused_with_both_named() {
     folder.file("visual.onnx", "");
     let err = family_of(&folder.0).map(|f| f.map(|f| f.name)).unwrap_err().to_string();
     assert!(err.contains("openai (visual.onnx") && err.contains("hf-clip (onnx/"), "{err}");
-}
-
-#[test]
-fn variant_names_split_at_the_colon() {
-    assert_eq!(split_model_name("clip"), ("clip", ""));
-    assert_eq!(split_model_name("clip:quantized"), ("clip", "quantized"));
-    assert_eq!(model_name("clip", ""), "clip");
-    assert_eq!(model_name("clip", "fp16"), "clip:fp16");
 }

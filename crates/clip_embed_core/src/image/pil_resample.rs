@@ -17,18 +17,10 @@
 use crate::cancel::poll;
 use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
+use crate::recipe::Filter;
 
 /// Pillow's `PRECISION_BITS` for 8-bit images: 32 - 8 - 2.
 const PRECISION_BITS: u32 = 22;
-
-/// A resampling filter of PIL's, as model families name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
-    /// `Image.BICUBIC` (3): OpenAI's, Hugging Face's and most open_clip configs'.
-    Bicubic,
-    /// `Image.BILINEAR` (2): some open_clip configs (`"interpolation": "bilinear"`).
-    Bilinear,
-}
 
 impl Filter {
     /// Half the filter's width at scale 1.

@@ -26,36 +26,11 @@ use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Rgb
 use crate::cancel::{poll, CancelCheck};
 use crate::error::{Error, Result};
 
+pub use crate::image::limits::ImageLimits;
+use crate::image::limits::{check_pixels, decode_budget, OUTPUT_BYTES_PER_PIXEL};
+
 pub mod jpeg;
-mod limits;
-pub use limits::ImageLimits;
 mod libtiff;
-
-/// OpenCV's `CV_IO_MAX_IMAGE_WIDTH` and `CV_IO_MAX_IMAGE_HEIGHT` (4.10,
-/// `validateInputImageSize` in modules/imgcodecs/src/loadsave.cpp): the
-/// reference refuses an image wider or taller than this, so we do too, as a
-/// limit (54000). It also bounds what a side can cost: the resampler's weights
-/// and the decoders' row buffers grow with it.
-pub const OPENCV_MAX_SIDE: u32 = 1 << 20;
-
-/// OpenCV's `CV_IO_MAX_IMAGE_PIXELS`; only reachable where
-/// `clip_embed.max_image_pixels` is set above it.
-pub const OPENCV_MAX_PIXELS: u64 = 1 << 30;
-
-/// The most a decoder's own buffers may take per pixel of
-/// `clip_embed.max_image_pixels`: 12 bytes, what libjpeg needs for a
-/// progressive 4:4:4 CMYK JPEG (4 bytes of output, 8 of coefficients) and
-/// libtiff for a single-strip 16-bit RGBA TIFF (4 bytes of raster, 8 of strip).
-pub const DECODE_BYTES_PER_PIXEL: u64 = 12;
-
-/// Room above [`DECODE_BYTES_PER_PIXEL`] for what does not grow with the pixel
-/// count: row and strip buffers, tables, block padding of thin images.
-pub const DECODE_SLACK_BYTES: u64 = 64 << 20;
-
-/// The most the decoder's output buffer may take per pixel of the pixel limit:
-/// 16-bit RGBA, the widest integer layout. A float TIFF (12 or 16 bytes per
-/// pixel) is refused above 2/3 or 1/2 of the limit.
-pub const OUTPUT_BYTES_PER_PIXEL: u64 = 8;
 
 /// How often, in bytes of input, the memory-safe decoders' reads poll for a
 /// cancel: 64 KiB. Deflate expands at most 1032:1, so a PNG decoder does at
@@ -63,25 +38,6 @@ pub const OUTPUT_BYTES_PER_PIXEL: u64 = 8;
 /// RGBA PNG, 707 MB decoded, took 0.78 s); the other formats do less per
 /// input byte.
 const POLL_BYTES: u64 = 64 << 10;
-
-/// The bytes one image's decoding may allocate: [`DECODE_BYTES_PER_PIXEL`] per
-/// pixel of the limit plus [`DECODE_SLACK_BYTES`]: 1,140,850,684 bytes
-/// (1.06 GiB) at the default 89,478,485 pixels.
-pub fn decode_budget(limits: &ImageLimits) -> u64 {
-    limits.max_pixels.saturating_mul(DECODE_BYTES_PER_PIXEL).saturating_add(DECODE_SLACK_BYTES)
-}
-
-/// Refuses a decode whose buffers (`what`, `bytes` of them) are over [`decode_budget`].
-fn check_decode_bytes(width: u32, height: u32, what: &str, bytes: u64, limits: &ImageLimits) -> Result<()> {
-    let budget = decode_budget(limits);
-    if bytes > budget {
-        return Err(Error::LimitExceeded(format!(
-            "image of {width}x{height} pixels needs {bytes} bytes of {what}, over the decoding limit of {budget} bytes \
-             ({DECODE_BYTES_PER_PIXEL} per pixel of clip_embed.max_image_pixels)"
-        )));
-    }
-    Ok(())
-}
 
 /// The checks that need no decoding: empty input, the byte limit and a format
 /// we take. Run before a model loads, so bad bytes never cost a session.
@@ -136,7 +92,7 @@ pub fn check_encoded(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat> 
 ///
 /// After decoding, the upright image is 3 P, and an Exif rotation copies it
 /// once (6 P for that moment). The resampler's buffers are bounded apart from
-/// P (see [`crate::pil_resample`]: 17.1 MB at most for a 224 input). So one
+/// P (see [`crate::image::pil_resample`]: 17.1 MB at most for a 224 input). So one
 /// image call needs at most 12 P + 64 MiB + 17 MB + B (+ B for the caller's
 /// copy): ~1.2 GiB at the defaults (P = 89,478,485, B = 50 MiB), approached
 /// only by a progressive 4:4:4 CMYK JPEG or a single-strip 16-bit RGBA TIFF of
@@ -368,35 +324,6 @@ fn corrupt(format: ImageFormat, e: image::ImageError) -> Error {
         image::ImageError::Limits(_) => Error::LimitExceeded(format!("image exceeds a decoding limit: {e}")),
         _ => Error::InvalidImage(format!("could not decode {format:?} image: {e}")),
     }
-}
-
-/// The pixel limits every decoder path checks before it allocates pixels:
-/// OpenCV's own ([`OPENCV_MAX_SIDE`], [`OPENCV_MAX_PIXELS`]), then
-/// `clip_embed.max_image_pixels`.
-fn check_pixels(width: u32, height: u32, limits: &ImageLimits) -> Result<()> {
-    if width == 0 || height == 0 {
-        return Err(Error::InvalidImage(format!("image has no pixels ({width}x{height})")));
-    }
-    if width > OPENCV_MAX_SIDE || height > OPENCV_MAX_SIDE {
-        return Err(Error::LimitExceeded(format!(
-            "image of {width}x{height} pixels is over OpenCV's limit of {OPENCV_MAX_SIDE} pixels per side \
-             (CV_IO_MAX_IMAGE_WIDTH, CV_IO_MAX_IMAGE_HEIGHT)"
-        )));
-    }
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > OPENCV_MAX_PIXELS {
-        return Err(Error::LimitExceeded(format!(
-            "image of {width}x{height} pixels is over OpenCV's limit of {OPENCV_MAX_PIXELS} pixels \
-             (CV_IO_MAX_IMAGE_PIXELS)"
-        )));
-    }
-    if pixels > limits.max_pixels {
-        return Err(Error::LimitExceeded(format!(
-            "image of {width}x{height} pixels is over clip_embed.max_image_pixels ({})",
-            limits.max_pixels
-        )));
-    }
-    Ok(())
 }
 
 /// The decoder's output in `color`'s layout (native-endian samples) turned

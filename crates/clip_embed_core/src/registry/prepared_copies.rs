@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use super::{model_folders, Registry, Settings};
+use super::catalog::{model_folders, Folder};
+use super::state::{Registry, Settings};
 use crate::error::{bounded, Error, Result};
-use crate::layout;
+use crate::onnx::{Runtime, TowerKind};
 use crate::prepared::{self, CopyInfo, Origin, TowerSource};
-use crate::session::{Runtime, TowerKind};
 
 /// One row of `clip_prepared_models()`: a folder of the prepared store.
 #[derive(Debug, Clone)]
-pub struct PreparedRow {
+pub struct PreparedCopy {
     /// The folder's name: model, tower, key.
     pub copy: String,
     pub model: Option<String>,
@@ -31,7 +31,7 @@ pub struct PreparedRow {
 
 impl Registry {
     /// Every folder of the prepared store, and whether the installed models load it now.
-    pub fn list_prepared(&mut self, settings: &Settings) -> Result<Vec<PreparedRow>> {
+    pub fn list_prepared(&mut self, settings: &Settings) -> Result<Vec<PreparedCopy>> {
         let Some(store) = &settings.prepared_dir else { return Ok(Vec::new()) };
         let (current, undetermined) = self.current_copies(settings)?;
         let loaded: Vec<&str> = self
@@ -60,7 +60,7 @@ impl Registry {
                     }
                     (Some(_), false) => "stale",
                 };
-                PreparedRow {
+                PreparedCopy {
                     loaded_here: loaded.contains(&copy.name.as_str()),
                     path: store.join(&copy.name),
                     model: copy.manifest.as_ref().map(|m| m.model.clone()),
@@ -104,7 +104,7 @@ impl Registry {
     /// The copy names the installed models' towers load now (a graph whose
     /// content hash is not recorded is hashed once, cancellably), and the
     /// models whose files could not be read or described to tell.
-    fn current_copies(&mut self, settings: &Settings) -> Result<(Vec<String>, Vec<String>)> {
+    pub(super) fn current_copies(&mut self, settings: &Settings) -> Result<(Vec<String>, Vec<String>)> {
         let Some(store) = &settings.prepared_dir else { return Ok((Vec::new(), Vec::new())) };
         Runtime::get_or_load(&settings.onnxruntime_path)?; // the key names ONNX Runtime's build
         let (mut current, mut undetermined) = (Vec::new(), Vec::new());
@@ -113,17 +113,12 @@ impl Registry {
             let models = prepared::list(store)?.into_iter().filter_map(|c| c.manifest.map(|m| m.model));
             return Ok((current, models.collect()));
         };
-        for (folder, dir) in folders {
-            let family = match layout::family_of(&dir) {
-                Ok(Some(family)) => family,
-                Ok(None) => continue,
-                Err(_) => {
-                    undetermined.push(folder);
-                    continue;
-                }
+        for Folder { name: folder, dir, family } in folders {
+            let Ok(family) = family else {
+                undetermined.push(folder);
+                continue;
             };
-            for variant in (family.variants)(&dir) {
-                let name = layout::model_name(&folder, &variant);
+            for (name, variant) in family.models(&folder, &dir) {
                 let Ok(layout) = (family.describe)(&dir, &settings.model_dir, &variant) else {
                     undetermined.push(name);
                     continue;

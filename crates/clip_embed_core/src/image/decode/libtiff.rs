@@ -12,11 +12,12 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 
 use image::RgbImage;
 
-use super::ImageLimits;
-use super::{check_decode_bytes, check_pixels, jpeg, OUTPUT_BYTES_PER_PIXEL};
+use super::jpeg;
 use crate::cancel::poll;
 use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
+use crate::image::limits::ImageLimits;
+use crate::image::limits::{check_decode_bytes, check_pixels, OUTPUT_BYTES_PER_PIXEL};
 
 type Tiff = c_void;
 type TmSize = isize;

@@ -1,4 +1,5 @@
-//! Model names: plain folder names under the model directory.
+//! Model names: `folder` or `folder:variant`, the folder a plain name under
+//! the model directory.
 
 use crate::error::{Error, Result};
 
@@ -36,6 +37,21 @@ pub fn validate_full_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Splits a model name into its folder and variant: `"clip"` is the folder's
+/// plain variant, `"clip:quantized"` its `quantized` one.
+pub fn split_model_name(name: &str) -> (&str, &str) {
+    name.split_once(':').unwrap_or((name, ""))
+}
+
+/// The model name of a folder's variant.
+pub fn model_name(folder: &str, variant: &str) -> String {
+    if variant.is_empty() {
+        folder.to_string()
+    } else {
+        format!("{folder}:{variant}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +77,13 @@ mod tests {
         for bad in ["", "..", "../etc", "a/b", "/abs", ".hidden", "sp ace", "x\0y"] {
             assert!(validate_model_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn variant_names_split_at_the_colon() {
+        assert_eq!(split_model_name("clip"), ("clip", ""));
+        assert_eq!(split_model_name("clip:quantized"), ("clip", "quantized"));
+        assert_eq!(model_name("clip", ""), "clip");
+        assert_eq!(model_name("clip", "fp16"), "clip:fp16");
     }
 }

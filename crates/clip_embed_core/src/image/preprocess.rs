@@ -1,6 +1,6 @@
 //! CLIP image preprocessing on the RGB image the seed decodes
-//! ([`crate::decode`]); decoding is common to every model family, the
-//! geometry is the family's ([`Resize`], [`Filter`], size, mean and std):
+//! ([`crate::image::decode`]); decoding is common to every model family, the
+//! geometry is the family's ([`ImageRecipe`]: resize, filter, mean and std):
 //! - OpenAI's `_transform` and open_clip's "shortest": `Resize(S, BICUBIC)` of
 //!   the shorter side, `CenterCrop(S)` (torchvision's rounding), `ToTensor()`,
 //!   `Normalize(mean, std)`;
@@ -13,64 +13,21 @@
 //!
 //! The image is 8-bit RGB by then (the seed wraps OpenCV's array with
 //! `PIL.Image.fromarray`; every family's reference resizes a PIL image in mode
-//! "RGB"), so the resamplers are a port of Pillow's own ([`crate::pil_resample`]),
+//! "RGB"), so the resamplers are a port of Pillow's own ([`crate::image::pil_resample`]),
 //! and lossless images give the reference's bytes exactly.
 
 use crate::cancel::poll;
 use crate::cancel::CancelCheck;
-use crate::decode::{decode_rgb_cancellable, ImageLimits};
 use crate::error::{Error, Result};
-use crate::pil_resample::resize_window;
-pub use crate::pil_resample::Filter;
+use crate::image::decode::decode_rgb_cancellable;
+use crate::image::limits::ImageLimits;
+use crate::image::pil_resample::resize_window;
+use crate::recipe::{ImageRecipe, Resize, Rounding};
 
-/// OpenAI CLIP's per-channel normalisation mean (RGB).
-pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-/// OpenAI CLIP's per-channel normalisation standard deviation (RGB).
-#[allow(clippy::excessive_precision)] // OpenAI's constants as published; f32 rounds them as torch does
-pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
-
-/// How an image becomes a square of the input's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resize {
-    /// The shorter side to `shortest` (the input's side where None), then a
-    /// centre crop of the input's side; `rounding` says whose arithmetic.
-    ShortestThenCrop { shortest: Option<u32>, rounding: Rounding },
-    /// Straight to S×S, the aspect ratio not kept.
-    Squash,
-}
-
-/// Whose integer arithmetic sizes the resize and places the crop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rounding {
-    /// torchvision (OpenAI, open_clip): long side `int(S * long / short)`, crop
-    /// offset `int(round((d - S) / 2.0))`, half to even.
-    Torchvision,
-    /// transformers' `get_resize_output_image_size` and `center_crop`: the same
-    /// long side, crop offset `(d - S) // 2`.
-    Transformers,
-    /// Immich's `resize_pil`/`crop_pil`: long side `int((long / short) * S)` in
-    /// floating point, crop offset `int(d / 2 - S / 2)` (a floor).
-    Immich,
-}
-
-/// How the vision tower wants its pixels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PixelSpec {
-    /// Side of the square input (224 for ViT-B/16).
-    pub image_size: u32,
-    /// How the image is brought to that side.
-    pub resize: Resize,
-    /// PIL's resampling filter.
-    pub filter: Filter,
-    /// Per-channel mean, RGB.
-    pub mean: [f32; 3],
-    /// Per-channel standard deviation, RGB.
-    pub std: [f32; 3],
-}
-
-/// Decodes `bytes` and returns the `[3, S, S]` normalised tensor (CHW, f32).
-pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Result<Vec<f32>> {
-    preprocess_cancellable(bytes, spec, limits, None)
+/// Decodes `bytes` and returns the `[3, S, S]` normalised tensor (CHW, f32)
+/// for a square input of side `size` (S: the recipe's, else the graph's).
+pub fn preprocess(bytes: &[u8], recipe: &ImageRecipe, size: u32, limits: &ImageLimits) -> Result<Vec<f32>> {
+    preprocess_cancellable(bytes, recipe, size, limits, None)
 }
 
 /// [`preprocess`], polling `cancel` between phases, every 64 KiB of input the
@@ -79,17 +36,17 @@ pub fn preprocess(bytes: &[u8], spec: &PixelSpec, limits: &ImageLimits) -> Resul
 /// (libjpeg's decode, bounded by its work budget, the pixel limit and the byte
 /// limit: 1.71 s measured for a dense 38.6 MB progressive 4:4:4 JPEG at the
 /// default limits; one libtiff strip) or one strip or frame in a memory-safe
-/// decoder; see [`crate::decode::decode_rgb_cancellable`].
+/// decoder; see [`crate::image::decode::decode_rgb_cancellable`].
 pub fn preprocess_cancellable(
     bytes: &[u8],
-    spec: &PixelSpec,
+    recipe: &ImageRecipe,
+    size: u32,
     limits: &ImageLimits,
     cancel: Option<CancelCheck>,
 ) -> Result<Vec<f32>> {
     let image = decode_rgb_cancellable(bytes, limits, cancel)?;
     let (width, height) = image.dimensions();
-    let size = spec.image_size;
-    let (resized, window) = match spec.resize {
+    let (resized, window) = match recipe.resize {
         Resize::Squash => ((size, size), (0, 0)),
         Resize::ShortestThenCrop { shortest, rounding } => {
             let (resized_w, resized_h) = shorter_side_resize(width, height, shortest.unwrap_or(size), rounding);
@@ -118,7 +75,7 @@ pub fn preprocess_cancellable(
     let window = resize_window(
         image.as_raw(),
         3,
-        spec.filter,
+        recipe.filter,
         (width, height),
         resized,
         (window.0, window.1, size, size),
@@ -130,7 +87,7 @@ pub fn preprocess_cancellable(
     // ToTensor then Normalize, in f32 and in the reference's order of operations.
     for (i, px) in window.chunks_exact(3).enumerate() {
         for c in 0..3 {
-            out[c * plane + i] = (f32::from(px[c]) / 255.0 - spec.mean[c]) / spec.std[c];
+            out[c * plane + i] = (f32::from(px[c]) / 255.0 - recipe.mean[c]) / recipe.std[c];
         }
     }
     Ok(out)

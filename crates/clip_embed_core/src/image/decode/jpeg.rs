@@ -7,7 +7,7 @@
 //! before it is made: [`scan_work`] walks the markers the way libjpeg reads
 //! them and sums the 8x8 block decodes of every scan, and [`decode`] refuses a
 //! file whose sum is over [`work_budget`] or whose buffers are over
-//! [`super::decode_budget`]. A progressive file can repeat scans without limit
+//! [`crate::image::limits::decode_budget`]. A progressive file can repeat scans without limit
 //! (an SOS header with no entropy data is 10 bytes, and libjpeg still visits
 //! every block of the scan), so without the bound a 1 MB file of 8192x8192
 //! pixels and 9,000 scans kept a backend busy for ~60 s.
@@ -16,10 +16,10 @@ use std::ffi::CStr;
 use image::RgbImage;
 use turbojpeg::raw;
 
-use super::ImageLimits;
-use super::{check_decode_bytes, check_pixels};
 use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
+use crate::image::limits::ImageLimits;
+use crate::image::limits::{check_decode_bytes, check_pixels};
 
 /// libjpeg-turbo's own scan limit under `TJFLAG_LIMITSCANS` (`my_progress_monitor`
 /// in turbojpeg.c: "Progressive JPEG image has more than 500 scans"); the marker
@@ -336,7 +336,7 @@ fn scans_error() -> Error {
 /// Memory: the output (3 bytes per pixel, 4 for CMYK, converted to RGB in place)
 /// plus, for progressive and multi-scan files, libjpeg's coefficient buffer
 /// (128 bytes per block: 6 bytes per pixel at 4:4:4, 3 at 4:2:0, 8 for 4:4:4
-/// CMYK), checked together against [`super::decode_budget`]; a baseline file
+/// CMYK), checked together against [`crate::image::limits::decode_budget`]; a baseline file
 /// needs a few rows of buffers besides (about 100 bytes per pixel of width).
 pub(super) fn decode(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<RgbImage> {
     let length =

@@ -1,0 +1,165 @@
+//! Loading towers: the one place a tower is loaded ([`load_tower`]), through
+//! the prepared store where there is one, and the checks a loaded tower must
+//! pass against its model's configuration.
+
+use std::path::Path;
+
+use super::catalog::ModelRef;
+use super::state::{Model, Registry, Settings, TextTower};
+use crate::error::{Error, Result};
+use crate::onnx::{Runtime, Tower, TowerKind};
+use crate::prepared::{self, Graph, Origin, TowerSource};
+use crate::text::ClipTokenizer;
+
+impl Registry {
+    pub(super) fn ensure_visual_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
+        let threads = settings.intra_op_threads;
+        if self.models.get(&found.key).and_then(|m| m.visual.as_ref()).is_some_and(|t| t.threads == threads) {
+            return Ok(());
+        }
+        let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
+        let model = self.model(&settings.model_dir, found)?;
+        model.visual = None;
+        let layout = &model.layout;
+        let source = TowerSource::of(&model.name, layout, TowerKind::Visual);
+        let (tower, origin) = load_tower(settings, runtime, &source)?;
+        if let (Some(configured), Some(graph)) = (layout.image.size, tower.image_size()) {
+            if configured != graph {
+                return Err(Error::InvalidModel(format!(
+                    "{} says image_size {configured}, but {} takes {graph}",
+                    file_name(&layout.config_file),
+                    file_name(&layout.visual)
+                )));
+            }
+        }
+        model.check_dim(tower.output_dim)?;
+        model.visual = Some(tower);
+        model.visual_origin = origin;
+        release_freed_memory();
+        Ok(())
+    }
+
+    pub(super) fn ensure_text_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
+        let threads = settings.intra_op_threads;
+        if self.models.get(&found.key).and_then(|m| m.textual.as_ref()).is_some_and(|t| t.tower.threads == threads) {
+            return Ok(());
+        }
+        let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
+        let model = self.model(&settings.model_dir, found)?;
+        model.textual = None;
+        let layout = &model.layout;
+        let source = TowerSource::of(&model.name, layout, TowerKind::Textual);
+        // The tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX Runtime
+        // creates the session (~55 ms for a prepared ViT-B/16 text tower).
+        let (tower, tokenizer) = std::thread::scope(|scope| {
+            let tokenizer = crate::worker::with_signals_blocked(|| {
+                scope.spawn(|| {
+                    let slots = layout.text.context_length.unwrap_or(DEFAULT_CONTEXT_LENGTH);
+                    ClipTokenizer::from_file(&layout.tokenizer, slots, &layout.text.pad, layout.text.cleanup)
+                })
+            });
+            let tower = load_tower(settings, runtime, &source);
+            (tower, tokenizer.join().unwrap_or_else(|_| Err(Error::Inference("the tokenizer loader panicked".into()))))
+        });
+        let (mut tower, origin) = tower?;
+        let context_length = layout.text.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
+        if context_length > MAX_CONTEXT_LENGTH {
+            // The tokenizer allocates ids for every slot: a graph saying 10^9 would ask for 8 GB.
+            return Err(Error::InvalidModel(format!(
+                "{} takes {context_length} tokens, over the {MAX_CONTEXT_LENGTH} clip_embed supports",
+                file_name(&layout.textual)
+            )));
+        }
+        if let Some(graph) = tower.context_length() {
+            if graph != context_length {
+                return Err(Error::InvalidModel(format!(
+                    "{} says context_length {context_length}, but {} takes {graph}",
+                    file_name(&layout.config_file),
+                    file_name(&layout.textual)
+                )));
+            }
+        }
+        let tokenizer = tokenizer?.with_context_length(context_length)?;
+        if layout.text.causal && tower.trimmed_context.is_none() && tower.has_dynamic_length() {
+            // A graph that takes any length already (Hugging Face exports).
+            tower.trimmed_context = Some(context_length);
+        }
+        model.check_dim(tower.output_dim)?;
+        self.tower_loads += 1;
+        let identity = self.tower_loads;
+        let model = self.models.get_mut(&found.key).expect("loaded above");
+        model.textual = Some(TextTower { tower, tokenizer, identity });
+        model.textual_origin = origin;
+        release_freed_memory();
+        Ok(())
+    }
+}
+
+/// OpenAI CLIP's sizes, used where neither the config nor the graph says.
+pub(super) const DEFAULT_IMAGE_SIZE: u32 = 224;
+
+pub(super) const DEFAULT_CONTEXT_LENGTH: usize = 77;
+
+/// The longest text input a tower may declare (configs are held to the same).
+pub(super) const MAX_CONTEXT_LENGTH: usize = 4096;
+
+/// Loads a tower: the one place a tower is loaded. Through the prepared store
+/// when one is configured (it picks the graph: a sound copy, a fresh one, or
+/// the original with a warning), else from the model's own graph.
+fn load_tower(settings: &Settings, runtime: &Runtime, source: &TowerSource) -> Result<(Tower, Origin)> {
+    let threads = settings.intra_op_threads;
+    let load = |graph: &Graph| {
+        let mut tower = Tower::load(runtime, graph.path, source.kind, source.bind, threads, settings.cancel)?;
+        tower.trimmed_context = graph.text_length;
+        Ok(tower)
+    };
+    match &settings.prepared_dir {
+        Some(store) => prepared::load_through_store(
+            runtime,
+            store,
+            source,
+            settings.cancel,
+            &mut |m| settings.warn(m),
+            &mut |m| settings.log(m),
+            &load,
+        ),
+        None => Ok((load(&Graph { path: source.path, text_length: None })?, Origin::Original)),
+    }
+}
+
+/// Hands the heap pages that loading freed back to the system. Loading parses
+/// the tokenizer's 1.9 MB JSON and ONNX Runtime's graph into temporaries; glibc
+/// keeps freed pages below the heap's top, so without this each backend would
+/// keep them as private memory for its whole life.
+pub(super) fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free pages of this process's heaps to the kernel.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A path's file name, for messages.
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name().unwrap_or_default().to_string_lossy().into_owned()
+}
+
+impl Model {
+    /// Both towers, and the config if it says, must agree on the embedding width.
+    pub(super) fn check_dim(&self, dim: Option<usize>) -> Result<()> {
+        let others = [
+            self.layout.embed_dim,
+            self.visual.as_ref().and_then(|t| t.output_dim),
+            self.textual.as_ref().and_then(|t| t.tower.output_dim),
+        ];
+        if let (Some(dim), Some(other)) = (dim, others.into_iter().flatten().next()) {
+            if dim != other {
+                return Err(Error::InvalidModel(format!(
+                    "model \"{}\" mixes embedding widths {dim} and {other}",
+                    self.dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! OpenAI's `clip.tokenize(text, truncate=True)`: `SimpleTokenizer` runs
+//! `ftfy.fix_text`, `html.unescape` twice, whitespace collapse and `lower()`
+//! before its regex split and BPE. The last three live in the model's
+//! `tokenizer.json` (normalizer, pre-tokenizer, BPE); [`super::ftfy`] does the
+//! rest. The text is cleaned and tokenized a chunk at a time ([`TextChunks`])
+//! until the context is full.
+
+use tokenizers::Tokenizer;
+
+use super::ftfy::{ftfy_fixpoint, openai_unescape, FTFY_SEGMENT_CHARS};
+use super::scan::{count_chars, is_separator, skip_tokenless, SCAN_BYTES_PER_STEP};
+use crate::cancel::CancelCheck;
+use crate::error::{Error, Result};
+
+/// Bytes cleaned and tokenized per step. A step ends just after a separator
+/// (see [`is_separator`]), so the text is read a few KiB past the 75th token at most.
+pub(super) const CHUNK_BYTES: usize = 4 * 1024;
+
+/// The longest run without a separator that is cleaned and tokenized in one
+/// step. A longer run is cut here (on a character boundary) and its first
+/// 64 KiB are tokenized as a word of their own. That gives the run's own ids
+/// whenever those 64 KiB hold the 75 tokens, which any run of letters, digits
+/// or punctuation does: no CLIP token covers more than 32 bytes (eight emoji;
+/// a test checks the vocabulary), so 75 tokens span at most 2,400 bytes, and
+/// the BPE merges that the cut could change sit at its end, 60 KiB away. Only
+/// a run made mostly of characters that cleaning deletes can differ.
+pub(super) const MAX_RUN_BYTES: usize = 64 * 1024;
+
+/// OpenAI's reading of a text: its special tokens around the chunks' BPE ids.
+pub(super) struct OpenAiPath {
+    pub(super) start_of_text: u32,
+    pub(super) end_of_text: u32,
+}
+
+impl OpenAiPath {
+    /// Start token, the chunks' BPE ids up to the context, end token (the
+    /// caller pads). Reading stops once the context is full.
+    pub(super) fn encode(
+        &self,
+        tokenizer: &Tokenizer,
+        context_length: usize,
+        text: &str,
+        cancel: Option<CancelCheck>,
+    ) -> Result<Vec<i64>> {
+        let body_room = context_length - 2;
+        let mut ids = Vec::with_capacity(context_length);
+        ids.push(i64::from(self.start_of_text));
+        let mut chunks = TextChunks::new(text);
+        while ids.len() - 1 < body_room {
+            if crate::cancel::requested(cancel) {
+                return Err(Error::Cancelled);
+            }
+            let Some(cleaned) = chunks.next_cleaned() else { break };
+            let encoding = tokenizer
+                .encode_fast(cleaned.as_str(), false)
+                .map_err(|e| Error::InvalidArgument(format!("could not tokenize text: {e}")))?;
+            let room = body_room - (ids.len() - 1);
+            ids.extend(encoding.get_ids().iter().take(room).map(|&id| i64::from(id)));
+        }
+        if ids.len() == 1 {
+            return Err(Error::InvalidArgument("text to embed must not be empty".into()));
+        }
+        ids.push(i64::from(self.end_of_text));
+        Ok(ids)
+    }
+}
+
+/// Walks a text in cleaned chunks, as [`clean_text`] would clean the whole.
+///
+/// Each chunk lies inside one ftfy segment (a line, or 1,000,000 characters of
+/// one) and ends just after a separator, at the segment's end, or after
+/// [`MAX_RUN_BYTES`] of a run without one. Cleaning is then chunk-local: every
+/// fix maps characters or references that cannot cross a separator, and
+/// ftfy's one segment-wide rule ("no HTML unescaping in a segment that contains
+/// '<', nor in any later one") is decided by scanning the segment once.
+pub(super) struct TextChunks<'a> {
+    text: &'a str,
+    at: usize,
+    segment_end: usize,
+    /// ftfy's `unescape_html="auto"` for the current segment; once off, off for good.
+    ftfy_unescapes: bool,
+}
+
+impl<'a> TextChunks<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        TextChunks { text, at: 0, segment_end: 0, ftfy_unescapes: true }
+    }
+
+    /// The next chunk, cleaned; `None` at the end of the text. An empty chunk
+    /// when this step's scanning budget ran out first (the caller polls cancel).
+    pub(super) fn next_cleaned(&mut self) -> Option<String> {
+        let start = self.at;
+        self.at = skip_tokenless(self.text, self.at, SCAN_BYTES_PER_STEP);
+        if self.at >= self.text.len() {
+            return None;
+        }
+        if self.at - start >= SCAN_BYTES_PER_STEP {
+            return Some(String::new());
+        }
+        if self.at >= self.segment_end {
+            self.enter_segment_at(self.at);
+        }
+        let end = self.chunk_end();
+        let cleaned = self.ftfy_fixed(end);
+        self.at = end;
+        Some(openai_unescape(cleaned))
+    }
+
+    /// ftfy's fixes on `self.at..end`, a segment part at a time, each with
+    /// its segment's unescaping rule: ftfy fixes segments independently, and a
+    /// chunk may cross a 1,000,000-character boundary inside a word.
+    pub(super) fn ftfy_fixed(&mut self, end: usize) -> String {
+        let mut out = String::new();
+        let mut at = self.at;
+        while at < end {
+            if at >= self.segment_end {
+                self.enter_segment_at(at);
+            }
+            let part_end = self.segment_end.min(end);
+            out.push_str(&ftfy_fixpoint(&self.text[at..part_end], self.ftfy_unescapes));
+            at = part_end;
+        }
+        out
+    }
+
+    /// Enters the ftfy segment that holds `at`, where everything from the end
+    /// of the last segment up to `at` gives no token (so holds no '<', and no
+    /// segment in it changes ftfy's rule). Segments end after each '\n' and
+    /// every 1,000,000 characters of a line: the last segment's end is such a
+    /// boundary, so the line's character count restarts at the last '\n'
+    /// before `at`, or there. Scans the skipped bytes at SIMD speed, then at
+    /// most one segment's worth (<= 4 MB) from `at`.
+    fn enter_segment_at(&mut self, at: usize) {
+        let bytes = self.text.as_bytes();
+        let from = self.segment_end;
+        let line_start = memchr::memrchr(b'\n', &bytes[from..at]).map_or(from, |i| from + i + 1);
+        let before = count_chars(&bytes[line_start..at]);
+        let left_in_segment = FTFY_SEGMENT_CHARS - before % FTFY_SEGMENT_CHARS;
+        let mut chars = 0usize;
+        let mut end = bytes.len() - at;
+        let mut has_lt = false;
+        for (i, &b) in bytes[at..].iter().enumerate() {
+            if b & 0xc0 != 0x80 {
+                if chars == left_in_segment {
+                    end = i;
+                    break;
+                }
+                chars += 1;
+            }
+            has_lt |= b == b'<';
+            if b == b'\n' {
+                end = i + 1;
+                break;
+            }
+        }
+        self.segment_end = at + end;
+        self.ftfy_unescapes &= !has_lt;
+    }
+
+    /// Where the chunk starting at `self.at` ends: after a separator, or at
+    /// the end of the text (or the 64 KiB cut of [`MAX_RUN_BYTES`]).
+    fn chunk_end(&self) -> usize {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        if bytes.len() - start <= CHUNK_BYTES {
+            return bytes.len();
+        }
+        // The last separator within CHUNK_BYTES, else the first one within MAX_RUN_BYTES.
+        let near = &bytes[start..start + CHUNK_BYTES];
+        if let Some(i) = near.iter().rposition(|&b| is_separator(b)) {
+            return start + i + 1;
+        }
+        let far_end = (start + MAX_RUN_BYTES).min(bytes.len());
+        if let Some(i) = bytes[start + CHUNK_BYTES..far_end].iter().position(|&b| is_separator(b)) {
+            return start + CHUNK_BYTES + i + 1;
+        }
+        if far_end == bytes.len() {
+            return far_end;
+        }
+        // A run of over 64 KiB without a separator: cut on a character boundary.
+        (start + 1..=far_end).rev().find(|&i| self.text.is_char_boundary(i)).unwrap_or(far_end)
+    }
+}
+
+/// The part of OpenAI's `basic_clean` (ftfy + `html.unescape` twice + strip)
+/// that `tokenizer.json` cannot express. See the module docs for what is left
+/// out. [`ClipTokenizer::encode`] cleans chunk by chunk and gives the same
+/// tokens as cleaning the whole text with this function.
+pub fn clean_text(text: &str) -> String {
+    // The whole text at once: the reference for the chunked path, not a user of it.
+    let mut chunks = TextChunks::new(text);
+    let fixed = chunks.ftfy_fixed(text.len());
+    openai_unescape(fixed).trim().to_string()
+}
