@@ -39,11 +39,13 @@ log "install the extension (dev profile, shares cargo pgrx test's dependency bui
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 
 log "pg_regress"
-# For the upgrade test (tests/pg_regress/sql/upgrade.sql), a 0.1.0 install script:
-# 0.2.0's without the block 0.2.0 added (src/bulk.rs' finalize block, which is
-# the 0.1.0 -> 0.2.0 upgrade script). Removed again when the tests end.
+# Every SQL object is declared once: the upgrade script is derived from the
+# install script pgrx wrote (tools/upgrade_script.py fails if the committed one
+# is stale). For the upgrade test (tests/pg_regress/sql/upgrade.sql) it also
+# writes a 0.1.0 install script: 0.1.0's objects only. Removed when the tests end.
 v010_script="$(pg_sharedir)/extension/clip_embed--0.1.0.sql"
-sed '/^-- src\/bulk.rs:/,$d' "$(pg_sharedir)/extension/clip_embed--0.2.0.sql" >"$v010_script"
+python3 tools/upgrade_script.py --install-script "$(pg_sharedir)/extension/clip_embed--0.2.0.sql" --check \
+  --v010-script "$v010_script"
 bash scripts/pg_cluster.sh start regress "$REGRESS_PORT" "$CLIP_EMBED_HOME/test-models"
 trap 'rm -f "$v010_script"; bash scripts/pg_cluster.sh stop regress' EXIT
 # Only the cluster's owners (root, postgres) get in: any other OS user is refused.

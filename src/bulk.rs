@@ -14,8 +14,11 @@
 //!
 //! Measured (bench/bulk.sh, ViT-B/16 shape, 2 cores): see the README.
 
+// The install script's own definition; the 0.1.0 -> 0.2.0 upgrade script is
+// derived from the install script (tools/upgrade_script.py), so this is the
+// only place the procedure is written.
 pgrx::extension_sql_file!(
-    "../sql/clip_embed--0.1.0--0.2.0.sql",
+    "../sql/backfill.sql",
     name = "clip_embed_backfill",
     // After every function: the procedure calls clip_embed_image.
     finalize,

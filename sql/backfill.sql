@@ -1,0 +1,56 @@
+-- clip_embed_backfill: embeds a table's images in committed batches (src/bulk.rs
+-- says why). Part of the install script (pgrx includes this file last, after
+-- every function: the procedure calls clip_embed_image); the upgrade script
+-- takes it from there (tools/upgrade_script.py).
+CREATE PROCEDURE clip_embed_backfill(
+    tbl regclass,
+    image_column name,
+    embedding_column name,
+    batch_size integer DEFAULT 32,
+    model text DEFAULT '',
+    threads integer DEFAULT NULL)
+LANGUAGE plpgsql AS $procedure$
+DECLARE
+    todo bigint;
+    done bigint := 0;
+    n bigint;
+    started timestamptz := clock_timestamp();
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
+    END IF;
+    -- clip_embed_image is STRICT: a NULL model would "embed" every row as NULL, forever.
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model must not be NULL (use '''' for clip_embed.default_model)' USING ERRCODE = '22004';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL AND %I IS NOT NULL', tbl, embedding_column, image_column)
+        INTO todo;
+    LOOP
+        -- Local to this batch's transaction: the session's own value is back
+        -- after every COMMIT and on every error.
+        IF threads IS NOT NULL THEN
+            PERFORM set_config('clip_embed.intra_op_threads', threads::text, true);
+        END IF;
+        -- A row is (tableoid, ctid): a ctid alone repeats across the
+        -- partitions or inheritance children of tbl. The TID scan finds the
+        -- batch's ctids; only the (tableoid, ctid) pairs locked are updated.
+        EXECUTE format(
+            'WITH batch AS MATERIALIZED ('
+            'SELECT tableoid AS rel, ctid AS tid FROM %1$s WHERE %2$I IS NULL AND %3$I IS NOT NULL '
+            'LIMIT $2 FOR UPDATE SKIP LOCKED) '
+            'UPDATE %1$s SET %2$I = clip_embed_image(%3$I, $1) '
+            'WHERE ctid = ANY (ARRAY(SELECT tid FROM batch)) AND (tableoid, ctid) IN (SELECT rel, tid FROM batch)',
+            tbl, embedding_column, image_column) USING model, batch_size;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        EXIT WHEN n = 0;
+        done := done + n;
+        COMMIT;
+        RAISE NOTICE 'clip_embed_backfill: % of % rows embedded', done, todo
+            USING DETAIL = format('%s rows/s, %s s so far', round(done / greatest(
+                extract(epoch FROM clock_timestamp() - started), 0.001)::numeric, 1),
+                round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
+    END LOOP;
+END
+$procedure$;
+COMMENT ON PROCEDURE clip_embed_backfill(regclass, name, name, integer, text, integer) IS
+    'Embeds the images of rows whose embedding column is NULL, in committed batches, with progress NOTICEs; re-runs skip finished rows.';
