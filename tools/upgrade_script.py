@@ -34,8 +34,10 @@ HEADER = """\
 """
 BLOCK = re.compile(r"/\* <begin connected objects> \*/\n(.*?)/\* </end connected objects> \*/", re.S)
 OBJECT = re.compile(r'^CREATE\s+(?:OR REPLACE\s+)?(?:FUNCTION|PROCEDURE)\s+"?(\w+)"?', re.M)
-# pgrx's comments naming where a block comes from: its line numbers move with every edit.
-LOCATION = re.compile(r"^-- (?:[\w/]+\.rs:\d+|[\w:]+)\n", re.M)
+# pgrx's comments naming where a block comes from (`-- src/api.rs:41`, then
+# `-- clip_embed::api::clip_embed_text` or `-- finalize`), at the block's top
+# only: their line numbers move with every edit.
+LOCATION = re.compile(r"\A(?:-- [\w./-]+\.rs:\d+\n)(?:-- [\w:]+\n)?")
 
 
 def blocks(install_script):
@@ -43,8 +45,13 @@ def blocks(install_script):
     out = []
     for body in BLOCK.findall(install_script):
         names = set(OBJECT.findall(body))
+        uncommented = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+        code = [line for line in uncommented.splitlines() if line.strip() and not line.lstrip().startswith("--")]
+        if not names and code:
+            # A type, cast or grant would need its own rule here: never drop it silently.
+            sys.exit(f"a block of the install script creates neither a function nor a procedure:\n{body[:300]}")
         if names:
-            out.append((names, LOCATION.sub("", body).strip() + "\n"))
+            out.append((names, LOCATION.sub("", body.lstrip("\n")).strip() + "\n"))
     return out
 
 
@@ -60,6 +67,9 @@ def main():
         found = blocks(f.read())
     if not found:
         sys.exit(f"{args.install_script}: no object blocks (not a pgrx install script?)")
+    mixed = [names for names, _ in found if names & V010_OBJECTS and names - V010_OBJECTS]
+    if mixed:
+        sys.exit(f"a block creates 0.1.0's objects and new ones together: {sorted(mixed[0])}")
     old = [text for names, text in found if names <= V010_OBJECTS]
     new = [text for names, text in found if not names <= V010_OBJECTS]
     missing = V010_OBJECTS - set().union(*(names for names, _ in found))
