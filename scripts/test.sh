@@ -5,7 +5,8 @@
 #   3. pure-Rust core tests              and each downloaded layout against its own family's pipeline
 #   4. #[pg_test]s (cargo pgrx test)  7. semantic: clip-shapes' held-out figures through SQL = Python's
 #                                     8. soak: 4 clients for 60 s, cancel and terminate mid-run
-#                                     9. install_model.sh: installs a good folder, refuses a broken one
+#                                     9. install_model.sh: installs a good folder, refuses a broken one;
+#                                        get_model.sh against a local stand-in for the Hugging Face hub
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
 #                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster)
 #                                    12. the README's SQL examples, verbatim
@@ -125,6 +126,9 @@ fi
 [ "$(ls -A "$install_dir" | tr '\n' ' ')" = "my-export my-hf tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
 rm -rf "$install_dir"
 
+log "get_model.sh: fetching from a local stand-in for the Hugging Face hub (HF_ENDPOINT)"
+"$PY" tests/hub/test_get_model.py --models "$CLIP_EMBED_HOME/test-models"
+
 log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
 "$PY" tests/replica/standby.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" \
   --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
@@ -137,5 +141,5 @@ log "README SQL examples, verbatim"
 
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
-# install_model, standby, hostile, README.
+# install_model + get_model, standby, hostile, README.
 echo "stages: 11 passed, 0 failed"
