@@ -4,11 +4,15 @@
 # Copies the folder into the model directory (pg_config --sharedir/clip_embed/models,
 # or MODEL_DIR if set) inside a staging folder whose name no backend can load
 # (".installing-PID": a model name never starts with '.'), loads it there with
-# clip_embed's own core and runs both towers once, then renames it to NAME and
-# prints what was detected. A folder that would not serve is removed again, with
-# the reason; so is one holding anything but plain files and folders (a symlink
-# could point anywhere, a FIFO named config.json would block every backend that
-# reads it). Nothing is downloaded; a NAME that exists is never replaced (a name
+# clip_embed's own core (the checker scripts/setup.sh builds: nothing is compiled
+# here) and runs both towers of every variant once, then renames it to NAME and
+# prints what was detected. A variant that does not run is listed as unsupported,
+# with the reason, and its graphs are left out; the rest installs. A folder with
+# no variant that serves is removed again, with the reason; so is one holding
+# anything but plain files and folders (a symlink could point anywhere, a FIFO
+# named config.json would block every backend that reads it). ONNXRUNTIME_PATH
+# names the library the server loads (clip_embed.onnxruntime_path) if it is not
+# set-up's. Nothing is downloaded; a NAME that exists is never replaced (a name
 # must keep its weights).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 if [ $# -ne 2 ]; then
@@ -29,8 +33,9 @@ if [ -n "$odd" ]; then
   echo "$odd" >&2
   exit 1
 fi
-# The dev profile shares the test suite's builds (dependencies are optimised in it).
-cargo build -q --example inspect_model -p clip_embed_core --manifest-path "$REPO_ROOT/Cargo.toml"
+inspector="$CLIP_EMBED_HOME/bin/clip_embed_inspect_model"
+[ -x "$inspector" ] || { echo "install_model: no $inspector: run bash scripts/setup.sh first" >&2; exit 1; }
+onnxruntime="${ONNXRUNTIME_PATH:-$(ORT_INSTALL_DIR)/libonnxruntime.so}"
 staging="$models/.installing-$$"
 trap 'rm -rf "$staging"' EXIT
 mkdir -m 755 "$staging"
@@ -38,9 +43,15 @@ cp -r "$src/." "$staging/$name"
 # OpenAI-layout folders without a tokenizer.json read the model directory's.
 if [ -f "$models/tokenizer.json" ]; then cp "$models/tokenizer.json" "$staging/"; fi
 chmod -R a+rX "$staging"
-if ! "$CARGO_TARGET_DIR/debug/examples/inspect_model" "$staging" "$name" "$(ORT_INSTALL_DIR)/libonnxruntime.so"; then
+if ! report="$("$inspector" "$staging" "$name" "$onnxruntime")"; then
   echo "install_model: $src was not installed" >&2
   exit 1
 fi
+# The graphs of variants that do not run stay out of the installed folder.
+while read -r file; do
+  case "/$file/" in */../*) echo "install_model: odd path $file" >&2; exit 1 ;; esac
+  rm -f "$staging/$name/$file"
+done < <(sed -n 's/^remove: *//p' <<<"$report")
+grep -v '^remove:' <<<"$report" || true
 mv "$staging/$name" "$models/$name"
 echo "installed $models/$name: SELECT clip_embed_text('a photo of a cat', '$name');"

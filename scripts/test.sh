@@ -100,6 +100,18 @@ grep -q '^layout: *openai$' <<<"$installed" || { echo "$installed" >&2; exit 1; 
 installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/hf-clip" my-hf)
 grep -q '^model: *my-hf:quantized$' <<<"$installed" && grep -q '^layout: *hf-clip$' <<<"$installed" \
   || { echo "$installed" >&2; exit 1; }
+# A full repository where one variant does not run: listed as unsupported, its
+# graphs left out, the others installed.
+partial_src="$CLIP_EMBED_HOME/install-partial"
+rm -rf "$partial_src" && cp -r "$CLIP_EMBED_HOME/test-models/hf-clip" "$partial_src"
+head -c 4096 /dev/urandom >"$partial_src/onnx/vision_model_fp16.onnx"
+installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$partial_src" my-partial)
+rm -rf "$partial_src"
+grep -q '^unsupported: *my-partial:fp16 (the vision tower does not run' <<<"$installed" \
+  && grep -q '^model: *my-partial:quantized$' <<<"$installed" && grep -q '^model: *my-partial$' <<<"$installed" \
+  || { echo "$installed" >&2; exit 1; }
+[ "$(ls "$install_dir/my-partial/onnx" | tr '\n' ' ')" = "text_model.onnx text_model_quantized.onnx vision_model.onnx vision_model_quantized.onnx " ] \
+  || { ls -la "$install_dir/my-partial/onnx" >&2; exit 1; }
 for broken in broken-graph mixed-layouts hf-no-preprocessor; do
   if MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/$broken" broken 2>/dev/null; then
     echo "install_model.sh installed $broken" >&2
@@ -123,7 +135,7 @@ if "$PY" tools/quantize_model.py --model-dir "$install_dir" --from my-export --t
   echo "quantize_model.py accepted ../escaped" >&2
   exit 1
 fi
-[ "$(ls -A "$install_dir" | tr '\n' ' ')" = "my-export my-hf tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
+[ "$(ls -A "$install_dir" | tr '\n' ' ')" = "my-export my-hf my-partial tokenizer.json " ] || { ls -la "$install_dir" >&2; exit 1; }
 rm -rf "$install_dir"
 
 log "get_model.sh: fetching from a local stand-in for the Hugging Face hub (HF_ENDPOINT)"

@@ -1,13 +1,17 @@
 //! Loads one model folder with clip_embed's own core, as a backend would, runs
 //! both towers once and prints what was detected: scripts/install_model.sh
-//! calls it before a folder is installed under its name. Every variant of the
-//! folder (`name:quantized`, ...) is run and printed.
+//! runs it (set-up builds it: installing a model compiles nothing) before a
+//! folder is installed under its name. Every variant of the folder
+//! (`name:quantized`, ...) is run and printed. A variant that does not run (an
+//! operator this ONNX Runtime lacks, a damaged graph) is reported as
+//! `unsupported:` with the reason, and its graphs as `remove:` lines (paths in
+//! the folder), so the rest of a full repository installs.
 //! Usage: inspect_model MODEL_DIR NAME ONNXRUNTIME_LIBRARY [SHOWN_NAME]
-//! Exit status 1, with the reason on stderr, when the folder would not serve.
+//! Exit status 1, with the reason on stderr, when no variant would serve.
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use clip_embed_core::{Registry, Settings};
+use clip_embed_core::{Error, Registry, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,7 +24,7 @@ fn main() {
         }
     };
     let settings = Settings::new(PathBuf::from(model_dir), PathBuf::from(onnxruntime));
-    let fail = |what: &str, e: clip_embed_core::Error| -> ! {
+    let fail = |what: &str, e: Error| -> ! {
         eprintln!("{shown}: {what}: {e}");
         std::process::exit(1);
     };
@@ -39,19 +43,42 @@ fn main() {
         eprintln!("{shown}: not recognised as a model folder (see README, \"Models\", for the layouts)");
         std::process::exit(1);
     }
+    // A folder whose plain variant cannot be described is not a model at all.
+    let mut unsupported = Vec::new();
     for row in rows.iter().filter(|r| variants.contains(&r.name)) {
         if let Some(problem) = &row.problem {
-            eprintln!("{}: cannot be used: {problem}", row.name.replacen(name.as_str(), shown, 1));
-            std::process::exit(1);
+            if row.variant.is_empty() {
+                eprintln!("{}: cannot be used: {problem}", row.name.replacen(name.as_str(), shown, 1));
+                std::process::exit(1);
+            }
+            unsupported.push((row.name.clone(), problem.clone(), Vec::new()));
         }
     }
-    for model in &variants {
-        let text = registry
-            .embed_text(&settings, model, "a photo of a cat", true)
-            .unwrap_or_else(|e| fail(&format!("{model}: the text tower does not run"), e));
-        let image = registry
-            .embed_image(&settings, model, &png, true)
-            .unwrap_or_else(|e| fail(&format!("{model}: the vision tower does not run"), e));
+    let folder = PathBuf::from(model_dir).join(name);
+    let mut served = 0;
+    let described: Vec<String> =
+        variants.iter().filter(|v| !unsupported.iter().any(|(u, ..)| u == *v)).cloned().collect();
+    for model in &described {
+        let ran =
+            registry.embed_text(&settings, model, "a photo of a cat", true).map_err(|e| ("text", e)).and_then(|text| {
+                registry.embed_image(&settings, model, &png, true).map(|image| (text, image)).map_err(|e| ("vision", e))
+            });
+        let (text, image) = match ran {
+            Ok(ran) => ran,
+            Err((tower, Error::Cancelled)) => fail(&format!("{model}: the {tower} tower"), Error::Cancelled),
+            Err((tower, e)) => {
+                let rows = registry.list_models(&settings).unwrap_or_default();
+                let graphs = rows
+                    .iter()
+                    .find(|r| r.name == *model)
+                    .and_then(|r| r.details.as_ref())
+                    .map(|l| [l.visual.clone(), l.textual.clone()].to_vec())
+                    .unwrap_or_default();
+                unsupported.push((model.clone(), format!("the {tower} tower does not run: {e}"), graphs));
+                continue;
+            }
+        };
+        served += 1;
         let rows = registry.list_models(&settings).unwrap_or_else(|e| fail("cannot list the model directory", e));
         let row = rows.iter().find(|r| r.name == *model).expect("listed above");
         let layout = row.details.as_ref().expect("a model that ran has a layout");
@@ -84,5 +111,22 @@ fn main() {
         if let Some(description) = &row.description {
             println!("description:    {description}");
         }
+    }
+    for (model, why, graphs) in &unsupported {
+        println!("unsupported:    {} ({why})", model.replacen(name.as_str(), shown, 1));
+        for graph in graphs {
+            // The graph and the weights exported beside it.
+            for file in [graph.clone(), graph.with_extension("onnx_data"), graph.with_extension("onnx.data")] {
+                if let Ok(relative) = file.strip_prefix(&folder) {
+                    if file.is_file() {
+                        println!("remove:         {}", relative.display());
+                    }
+                }
+            }
+        }
+    }
+    if served == 0 {
+        eprintln!("{shown}: no variant of the folder runs");
+        std::process::exit(1);
     }
 }
