@@ -9,7 +9,7 @@
 #                                        get_model.sh against a local stand-in for the Hugging Face hub
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
 #                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster)
-#                                    12. the README's SQL examples, verbatim
+#                                    12. the SQL examples of README.md and docs/*.md, verbatim
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -148,8 +148,8 @@ log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
 log "hostile: attacks by an ordinary role, faults and a crowd, on a cluster of its own under ulimit -v"
 "$PY" tests/hostile/hostile.py --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
 
-log "README SQL examples, verbatim"
-"$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md
+log "README.md and docs/*.md SQL examples, verbatim"
+"$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md docs/*.md
 
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,

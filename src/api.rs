@@ -4,7 +4,7 @@
 //! The embedding functions are IMMUTABLE: that is what lets a generated column
 //! or an expression index use them, and lets the planner fold
 //! `clip_embed_text('a red bicycle')` to a constant so an `ORDER BY emb <=> ...`
-//! can use an HNSW index. It is honest under one contract, stated in the README:
+//! can use an HNSW index. It is honest under one contract, stated in docs/models.md:
 //! a model name always denotes the same weights; replacing them, or changing
 //! `clip_embed.default_model`, means re-embedding.
 //!

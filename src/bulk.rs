@@ -12,7 +12,7 @@
 //! * `threads` raises this session's ONNX Runtime intra-op threads (restored at
 //!   the end); several sessions running the same CALL use more cores too.
 //!
-//! Measured (bench/bulk.sh, ViT-B/16 shape, 2 cores): see the README.
+//! Measured (bench/bulk.sh, ViT-B/16 shape, 2 cores): see docs/performance.md, "Bulk embedding".
 
 // The install script's own definition; the 0.1.0 -> 0.2.0 upgrade script is
 // derived from the install script (tools/upgrade_script.py), so this is the

@@ -54,7 +54,7 @@ static TEXT_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1024);
 /// CPU-specific, so a standby prepares its own. Empty turns preparing off
 /// (each backend then loads and copies the original graphs: 621 MB private
 /// and 0.82 s of first-call overhead per backend for a ViT-B/16, against 48 MB
-/// and 0.24 s from prepared copies; README, Performance, bench/prepared.py).
+/// and 0.24 s from prepared copies; docs/performance.md, bench/prepared.py).
 static PREPARED_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"pgsql_tmp_clip_embed"));
 
 /// Largest encoded image accepted (bytes). 50 MB by default.

@@ -40,7 +40,7 @@ fn main() {
     let variants: Vec<String> =
         rows.iter().filter(|r| r.name == *name || r.name.starts_with(&prefix)).map(|r| r.name.clone()).collect();
     if variants.is_empty() {
-        eprintln!("{shown}: not recognised as a model folder (see README, \"Models\", for the layouts)");
+        eprintln!("{shown}: not recognised as a model folder (see docs/models.md for the layouts)");
         std::process::exit(1);
     }
     // A folder whose plain variant cannot be described is not a model at all.

@@ -3,7 +3,7 @@
 //! the backend's `QueryCancelPending` / `ProcDiePending` flags. It only reads
 //! two flags, so watchdog and worker threads may call it too; it never calls
 //! Postgres. Every phase that runs long polls it through [`poll`] or
-//! [`requested`] (README, "Limits and cancellation", has each phase's latency).
+//! [`requested`] (docs/limits.md, "Cancellation", has each phase's latency).
 
 use crate::error::{Error, Result};
 

@@ -80,7 +80,7 @@ pub fn tower_name(kind: TowerKind) -> &'static str {
 /// (ns). It changes whenever the bytes can have changed: ctime catches a
 /// `cp -p` or `tar` over the same inode and size that keeps the mtime. A
 /// stamp is only a cache of the content hash: a changed stamp with unchanged
-/// bytes (`chmod -R a+rX`, the README's install step, changes the ctime) costs
+/// bytes (`chmod -R a+rX`, docs/models.md's install step, changes the ctime) costs
 /// one re-hash and gives the same copy, which stays `current`.
 pub fn stamp(path: &Path) -> Result<String> {
     let meta = fs::metadata(path).map_err(|e| io_error("model file", path, e))?;

@@ -3,7 +3,7 @@
 //! Loading a tower from the model's own `.onnx` makes each backend optimise the
 //! graph and copy its weights into private memory: 621 MB and 0.82 s of
 //! first-call overhead per backend for a ViT-B/16, against 48 MB and 0.24 s
-//! from prepared copies (README, Performance: bench/prepared.py). The first backend that needs a tower
+//! from prepared copies (docs/performance.md: bench/prepared.py). The first backend that needs a tower
 //! therefore writes a *prepared copy*: ONNX Runtime's optimised graph, with
 //! every initializer of 1 KiB or more, prepacked ones included, in a `.data`
 //! file beside it ([`crate::onnx::create_session`]). Later sessions on that
