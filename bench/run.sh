@@ -36,3 +36,7 @@ done
 OMP_NUM_THREADS=1 "$PY" bench/cancel.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model vit-b-16-random
 # Bulk embedding (CALL clip_embed_backfill) throughput, as bench/bulk.sh runs it.
 OMP_NUM_THREADS=1 "$PY" bench/bulk.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model vit-b-16-random
+# pgvector's halfvec against vector: recall@10 and storage (the demo's images, a 5,000-image gallery).
+"$PY" tools/make_samples.py --out "$CLIP_EMBED_HOME/samples" >/dev/null
+OMP_NUM_THREADS=1 "$PY" bench/halfvec.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 \
+  --samples "$CLIP_EMBED_HOME/samples"

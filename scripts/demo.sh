@@ -10,7 +10,7 @@ DEMO_PORT=28816
 
 bash scripts/setup.sh
 log "build and install the extension"
-cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+install_dev_extension
 "$PY" tools/make_samples.py --out "$CLIP_EMBED_HOME/samples"
 bash scripts/pg_cluster.sh start demo "$DEMO_PORT"
 psql=(runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/demo/socket" -p "$DEMO_PORT" -X)

@@ -25,3 +25,20 @@ pg_pkglibdir() { "$PG_CONFIG" --pkglibdir; }
 pg_sharedir() { "$PG_CONFIG" --sharedir; }
 ORT_INSTALL_DIR() { echo "$(pg_pkglibdir)/clip_embed"; }
 MODEL_INSTALL_DIR() { echo "$(pg_sharedir)/clip_embed/models"; }
+
+# The demo and test clusters run a dev-profile build of this clone, installed
+# into the system's PostgreSQL. An install made otherwise (a release build or a
+# package: stripped, no .debug_info) is not replaced unless asked.
+dev_install_would_replace_release() {
+  [ -f "$1" ] && ! readelf -S "$1" 2>/dev/null | grep -q '\.debug_info'
+}
+install_dev_extension() {
+  local so
+  so="$(pg_pkglibdir)/clip_embed.so"
+  if dev_install_would_replace_release "$so" && [ "${CLIP_EMBED_REPLACE_INSTALL:-0}" != 1 ]; then
+    echo "$so is a release build or a package's (it has no debug info): these scripts would replace it" \
+      "with a dev-profile build of this clone. Rerun with CLIP_EMBED_REPLACE_INSTALL=1 to allow that." >&2
+    return 1
+  fi
+  cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+}

@@ -32,6 +32,8 @@ rm -rf "$test_models/mixed-layouts" "$test_models/hf-no-preprocessor" "$test_mod
 cp -r "$test_models/hf-clip" "$test_models/mixed-layouts"
 cp "$models/tiny-random/visual.onnx" "$test_models/mixed-layouts/"
 cp -r "$test_models/hf-clip" "$test_models/hf-no-preprocessor"
+# Their plain, quantized and fp16 graphs are enough to show the fault.
+rm -f "$test_models"/{mixed-layouts,hf-no-preprocessor}/onnx/*_{int8,uint8,q4,q4f16,bnb4}.onnx
 rm "$test_models/hf-no-preprocessor/preprocessor_config.json"
 cp -r "$test_models/immich-siglip" "$test_models/immich-bad-size"
 "$PY" - "$test_models/immich-bad-size/visual/preprocess_cfg.json" <<'PY'

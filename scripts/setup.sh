@@ -93,9 +93,13 @@ install_models() {
 }
 
 install_pgvector() {
-  local control
+  local control installed
   control="$(pg_sharedir)/extension/vector.control"
-  if grep -qs "default_version = '$PGVECTOR_VERSION'" "$control" && [ -f "$(pg_pkglibdir)/vector.so" ]; then
+  installed="$(sed -n "s/^default_version = '\([^']*\)'.*/\1/p" "$control" 2>/dev/null || true)"
+  # Ours, or a newer one (a package, the user's own build): never built over.
+  if [ -n "$installed" ] && [ -f "$(pg_pkglibdir)/vector.so" ] &&
+    dpkg --compare-versions "$installed" ge "$PGVECTOR_VERSION"; then
+    [ "$installed" = "$PGVECTOR_VERSION" ] || log "pgvector $installed is installed (newer than $PGVECTOR_VERSION): kept"
     return
   fi
   log "pgvector $PGVECTOR_VERSION from Debian's source package (bookworm has no binary)"

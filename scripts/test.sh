@@ -37,7 +37,15 @@ CARGO_PGRX_TEST_RUNAS=postgres CARGO_PGRX_TEST_PGDATA="$CLIP_EMBED_HOME/pgrx-tes
   cargo pgrx test pg15
 
 log "install the extension (dev profile, shares cargo pgrx test's dependency builds)"
-cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+# The guard that keeps a release install (a package's: stripped) from being
+# replaced by this dev build: a stripped library counts as one, ours does not.
+stripped_so="$(mktemp)"
+strip -o "$stripped_so" "$(ldconfig -p | sed -n 's/.*libc\.so\.6 (libc6,x86-64) => //p' | head -1)"
+dev_install_would_replace_release "$stripped_so" || { echo "a stripped library not seen as a release install" >&2; exit 1; }
+rm -f "$stripped_so"
+install_dev_extension
+! dev_install_would_replace_release "$(pg_pkglibdir)/clip_embed.so" ||
+  { echo "the dev build just installed looks like a release install" >&2; exit 1; }
 
 log "pg_regress"
 # Every SQL object is declared once: the upgrade script is derived from the
@@ -96,10 +104,14 @@ rm -rf "$install_dir" && mkdir -p "$install_dir"
 cp "$CLIP_EMBED_HOME/test-models/tokenizer.json" "$install_dir/"
 installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/bare-export" my-export)
 grep -q '^layout: *openai$' <<<"$installed" || { echo "$installed" >&2; exit 1; }
-# A transformers.js folder as downloaded: both variants run and are reported.
+# A transformers.js folder as downloaded, with every variant its quantize.py
+# writes: each runs and is reported.
 installed=$(MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/hf-clip" my-hf)
-grep -q '^model: *my-hf:quantized$' <<<"$installed" && grep -q '^layout: *hf-clip$' <<<"$installed" \
+grep -q '^layout: *hf-clip$' <<<"$installed" && ! grep -q '^unsupported:' <<<"$installed" \
   || { echo "$installed" >&2; exit 1; }
+for variant in quantized fp16 int8 uint8 q4 q4f16 bnb4; do
+  grep -q "^model: *my-hf:$variant\$" <<<"$installed" || { echo "no my-hf:$variant in: $installed" >&2; exit 1; }
+done
 # A full repository where one variant does not run: listed as unsupported, its
 # graphs left out, the others installed.
 partial_src="$CLIP_EMBED_HOME/install-partial"
@@ -110,7 +122,7 @@ rm -rf "$partial_src"
 grep -q '^unsupported: *my-partial:fp16 (the vision tower does not run' <<<"$installed" \
   && grep -q '^model: *my-partial:quantized$' <<<"$installed" && grep -q '^model: *my-partial$' <<<"$installed" \
   || { echo "$installed" >&2; exit 1; }
-[ "$(ls "$install_dir/my-partial/onnx" | tr '\n' ' ')" = "text_model.onnx text_model_quantized.onnx vision_model.onnx vision_model_quantized.onnx " ] \
+[ "$(ls "$install_dir/my-partial/onnx" | tr '\n' ' ')" = "$(ls "$CLIP_EMBED_HOME/test-models/hf-clip/onnx" | grep -v _fp16 | tr '\n' ' ')" ] \
   || { ls -la "$install_dir/my-partial/onnx" >&2; exit 1; }
 for broken in broken-graph mixed-layouts hf-no-preprocessor; do
   if MODEL_DIR="$install_dir" bash scripts/install_model.sh "$CLIP_EMBED_HOME/test-models/$broken" broken 2>/dev/null; then

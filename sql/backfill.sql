@@ -15,6 +15,7 @@ DECLARE
     done bigint := 0;
     n bigint;
     started timestamptz := clock_timestamp();
+    existing_similarity double precision;
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
@@ -25,6 +26,27 @@ BEGIN
     END IF;
     EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL AND %I IS NOT NULL', tbl, embedding_column, image_column)
         INTO todo;
+    -- A column holds one model's vectors: if a row embedded already was made
+    -- by another model (or this name's earlier weights), say so before adding
+    -- more. One row, one embedding; clip_column_models samples the whole column.
+    BEGIN
+        EXECUTE format('SELECT clip_similarity(%I::real[], clip_embed_image(%I, $1)) FROM %s '
+                       'WHERE %I IS NOT NULL AND %I IS NOT NULL LIMIT 1',
+                       embedding_column, image_column, tbl, embedding_column, image_column)
+            INTO existing_similarity USING model;
+    EXCEPTION WHEN others THEN
+        -- No cast to real[] (sparsevec), an undecodable image: no verdict. A
+        -- cancel is not an "others" and still ends the CALL.
+        existing_similarity := NULL;
+    END;
+    IF existing_similarity < 0.999 THEN
+        RAISE WARNING 'column "%" of % already holds vectors that model "%" did not make', embedding_column, tbl,
+                CASE WHEN model = '' THEN current_setting('clip_embed.default_model', true) ELSE model END
+            USING DETAIL = format('A sampled row''s stored vector has cosine similarity %s to this model''s.',
+                                  round(existing_similarity::numeric, 4)),
+                  HINT = format('A column must hold one model''s vectors: SELECT * FROM clip_column_models(%L, %L, %L) '
+                                'counts the rows each model made.', tbl::text, image_column, embedding_column);
+    END IF;
     LOOP
         -- Local to this batch's transaction: the session's own value is back
         -- after every COMMIT and on every error.

@@ -4,6 +4,7 @@
 //! * [`api`]: the SQL surface, `#[pg_extern]` functions that only convert
 //!   arguments, call the core and map errors;
 //! * [`bulk`]: `clip_embed_backfill`, a procedure that embeds a table in committed batches;
+//! * [`column_models`]: `clip_column_models`, which model made a column's vectors;
 //! * [`gucs`]: every `clip_embed.*` setting;
 //! * [`errors`]: core errors to SQLSTATEs;
 //! * [`rows`]: the row shapes of the set-returning functions;
@@ -26,6 +27,7 @@ compile_error!("clip_embed must be built with panic = \"unwind\" (see Cargo.toml
 mod api;
 mod backend;
 mod bulk;
+mod column_models;
 mod errors;
 mod gucs;
 mod rows;

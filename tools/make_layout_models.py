@@ -10,7 +10,9 @@ only the weights are random and the towers tiny (tools/make_clip_onnx.py's
              onnx/text_model.onnx (input_ids int64 [batch_size,sequence_length], dynamic
              length -> text_embeds, last_hidden_state), the `_quantized` variant (dynamic
              uint8 weights, as transformers.js ships it) and the `_fp16` one (float16
-             inputs, outputs and weights), config.json, preprocessor_config.json
+             inputs, outputs and weights), transformers.js's other quantisations
+             (`_int8`, `_uint8`, `_q4`, `_q4f16`, `_bnb4`, made as its scripts/quantize.py
+             makes them), config.json, preprocessor_config.json
              (CLIPImageProcessor), tokenizer.json, tokenizer_config.json, special_tokens_map.json.
 * hf-siglip/ the same shape for SigLIP (Xenova/siglip-base-patch16-224): model_type siglip,
              SiglipImageProcessor (squash to 224, mean/std 0.5), a SentencePiece-style
@@ -225,6 +227,51 @@ def quantize(src, dst):
     os.chmod(dst, 0o644)
 
 
+def transformers_js_variants(src, onnx_dir, tower):
+    """The variants transformers.js's scripts/quantize.py (@124f7dd) writes beside
+    `_quantized` and `_fp16`, with its settings: `_int8`/`_uint8` (dynamic
+    quantisation of MatMul/Gather weights, QInt8/QUInt8), `_q4` (MatMulNBits, block
+    32, symmetric), `_q4f16` (`_q4`, then float16 with float32 inputs and outputs),
+    `_bnb4` (MatMulBnb4, NF4, block 64). The three 4-bit ones use com.microsoft
+    operators that ONNX Runtime's CPU provider has."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantizationMode, QuantType
+    from onnxruntime.quantization.matmul_bnb4_quantizer import MatMulBnb4Quantizer
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    from onnxruntime.quantization.onnx_quantizer import ONNXQuantizer
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+    from onnxruntime.transformers import float16
+    logging.getLogger().setLevel(logging.ERROR)
+
+    def q8(model, weight_type):
+        quantizer = ONNXQuantizer(model, False, False, mode=QuantizationMode.IntegerOps, static=False,
+                                  weight_qType=weight_type, activation_qType=QuantType.QUInt8, tensors_range=None,
+                                  nodes_to_quantize=[], nodes_to_exclude=[],
+                                  op_types_to_quantize=set(IntegerOpsRegistry.keys()),
+                                  extra_options={"EnableSubgraph": True, "MatMulConstBOnly": True})
+        quantizer.quantize_model()
+        return quantizer.model.model
+
+    def q4(model):
+        quantizer = MatMulNBitsQuantizer(model=model, block_size=32, is_symmetric=True, accuracy_level=None)
+        quantizer.process()
+        return quantizer.model.model
+
+    def bnb4(model):
+        quantizer = MatMulBnb4Quantizer(model=model, block_size=64, quant_type=MatMulBnb4Quantizer.NF4)
+        quantizer.process()
+        return quantizer.model.model
+
+    makers = {"int8": lambda m: q8(m, QuantType.QInt8), "uint8": lambda m: q8(m, QuantType.QUInt8), "q4": q4,
+              "q4f16": lambda m: float16.convert_float_to_float16(q4(m), keep_io_types=True), "bnb4": bnb4}
+    for variant, make in makers.items():
+        dst = os.path.join(onnx_dir, f"{tower}_{variant}.onnx")
+        onnx.save(make(onnx.load(src)), dst)  # each quantiser changes its model in place
+        os.chmod(dst, 0o644)
+
+
 # The SentencePiece-style vocabulary of the SigLIP test tokenizer: whole words
 # of the test captions, every letter and digit alone (so nothing is unknown in
 # ASCII text), and the specials where transformers' SigLIP tokenizer has them.
@@ -303,6 +350,7 @@ def hf_clip(out, clip_tokenizer, seed):
     for tower in ("vision_model", "text_model"):
         quantize(os.path.join(onnx_dir, f"{tower}.onnx"), os.path.join(onnx_dir, f"{tower}_quantized.onnx"))
         to_fp16(os.path.join(onnx_dir, f"{tower}.onnx"), os.path.join(onnx_dir, f"{tower}_fp16.onnx"))
+        transformers_js_variants(os.path.join(onnx_dir, f"{tower}.onnx"), onnx_dir, tower)
     shutil.copyfile(clip_tokenizer, os.path.join(out, "tokenizer.json"))
     write_json(os.path.join(out, "config.json"), {
         "_name_or_path": "clip-embed/hf-clip-tiny-random",

@@ -105,7 +105,8 @@ def main():
     refusals = [
         (("test/no-such-repo", "x1"), "no repository \"test/no-such-repo\""),
         (("test/no-family", "x2"), "no CLIP layout clip_embed knows"),
-        (("test/hf-clip", "x3", "--variant", "q4"), "no variant \"q4\" here (variants: fp32, fp16, quantized)"),
+        (("test/hf-clip", "x3", "--variant", "q2"),
+         "no variant \"q2\" here (variants: fp32, bnb4, fp16, int8, q4, q4f16, quantized, uint8)"),
         (("test/bare-export", "x4", "--variant", "fp16"), "--variant fp16 does not apply"),
         (("test/hf-no-preprocessor", "x5"), "preprocessor_config.json"),
     ]

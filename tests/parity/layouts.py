@@ -2,7 +2,8 @@
 reference of *that family's own* preprocessing and tokenisation, on the same
 graph files (tools/make_layout_models.py writes them).
 
-- hf-clip, hf-clip:quantized, hf-clip:fp16, hf-siglip: transformers' own processors
+- hf-clip and its variants (quantized, fp16, and transformers.js's int8, uint8, q4,
+  q4f16, bnb4), hf-siglip: transformers' own processors
   (CLIPImageProcessor / SiglipImageProcessor, the fast tokenizer from the
   folder's tokenizer.json), transformers pinned in tools/requirements.txt,
   called as transformers.js calls them (CLIP: no padding for one text; SigLIP:
@@ -37,7 +38,8 @@ from clip_reference import decode_rgb  # noqa: E402
 from image_corpus import corpus  # noqa: E402
 from parity import EXACT_MIN_COSINE, IMAGE_MIN_COSINE, TEXT_MIN_COSINE, TEXTS, cosine  # noqa: E402
 
-MODELS = ["hf-clip", "hf-clip:quantized", "hf-clip:fp16", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip",
+MODELS = ["hf-clip", "hf-clip:quantized", "hf-clip:fp16", "hf-clip:int8", "hf-clip:uint8", "hf-clip:q4",
+          "hf-clip:q4f16", "hf-clip:bnb4", "hf-siglip", "immich-clip", "immich-clip-bilinear", "immich-siglip",
           "immich-multilingual"]
 LAYOUT_TEXTS = TEXTS + [
     "A Photo, of: a CAT!!",  # punctuation that SigLIP's canonicalisation removes

@@ -48,3 +48,28 @@ CALL clip_embed_backfill('inherited', 'img', 'emb');
 SELECT id, emb = clip_embed_image(img)::vector AS image_vector, emb = clip_embed_text('kept')::vector AS kept
 FROM inherited ORDER BY id;
 DROP TABLE parted, inherited CASCADE;
+-- clip_column_models: which installed model made a column's vectors. One
+-- model's column gives one row (the models whose vectors tie are the same
+-- weights under two names); a mixed column gives two.
+CREATE TABLE mixed_photos (id int PRIMARY KEY, data bytea, emb vector(512));
+INSERT INTO mixed_photos SELECT row_number() OVER (ORDER BY name), data, clip_embed_image(data, 'clip-shapes')::vector
+FROM regress_images;
+SELECT models, sampled_rows, min_similarity > 0.999 AS matched FROM clip_column_models('mixed_photos', 'data', 'emb');
+-- halfvec keeps the verdict (its rounding costs far less than 0.001 of cosine).
+CREATE TABLE half_photos AS SELECT id, data, emb::halfvec(512) AS emb FROM mixed_photos;
+SELECT models, sampled_rows, min_similarity > 0.999 AS matched FROM clip_column_models('half_photos', 'data', 'emb');
+-- A backfill with another model warns before it mixes the column.
+UPDATE mixed_photos SET emb = NULL WHERE id <= 2;
+CALL clip_embed_backfill('mixed_photos', 'data', 'emb', model => 'tiny-random');
+SELECT models, sampled_rows FROM clip_column_models('mixed_photos', 'data', 'emb', sample_rows => 1000);
+-- Vectors no installed model made (here, of texts) are counted under {}.
+UPDATE mixed_photos SET emb = clip_embed_text('kept', 'clip-shapes')::vector WHERE id = 3;
+SELECT models, sampled_rows FROM clip_column_models('mixed_photos', 'data', 'emb', sample_rows => 1000);
+-- Text columns are re-embedded as texts.
+CREATE TABLE captions (caption text, emb real[]);
+INSERT INTO captions VALUES ('a red circle', clip_embed_text('a red circle', 'clip-shapes'));
+SELECT models, sampled_rows FROM clip_column_models('captions', 'caption', 'emb');
+SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'data', 'emb', sample_rows => 0)$$);
+SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'nope', 'emb')$$);
+SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'id', 'emb')$$);
+DROP TABLE mixed_photos, half_photos, captions;

@@ -52,7 +52,7 @@ SELECT round(sum(probability)::numeric, 6) = 1 AS sums_to_one
 FROM regress_images, clip_classify(data, ARRAY['red circle', 'blue square'], 'immich-clip')
 WHERE name = 'red circle';
 -- Names: a variant that does not exist, an empty variant, a folder that mixes layouts.
-SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-clip:int8')$$);
+SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-clip:int4')$$);
 SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-clip:')$$);
 SELECT regress_error($$SELECT clip_embed_text('a cat', 'mixed-layouts')$$);
 SELECT regress_error($$SELECT clip_embed_text('a cat', 'hf-no-preprocessor')$$);
