@@ -1,116 +1,189 @@
-//! ftfy 6's `fix_text` as OpenAI's `basic_clean` applies it, for what is a
-//! plain character mapping (C1 controls read as Windows-1252, Latin ligatures,
-//! full/half width, curly quotes, terminal escapes, control characters, NFC),
-//! and HTML unescaping. ftfy's mojibake repair (`fix_encoding`) is a
-//! statistical heuristic and is not reproduced: text that is itself
-//! mis-decoded UTF-8 ("cafÃ©") tokenizes as written.
+//! ftfy 6.3.1's `fix_text` with its default configuration, as OpenAI's
+//! `basic_clean` applies it, then OpenAI's two `html.unescape` calls.
+//!
+//! ftfy fixes a text a segment at a time (a line, or 1,000,000 characters of
+//! one), each until nothing changes: HTML references (not in or after a
+//! segment that holds '<'), mojibake repair ([`encoding`]: "cafÃ©" -> "café"),
+//! then character fixes in ftfy's order (C1 controls as Windows-1252,
+//! ligatures, full/half width, curly quotes, line breaks, terminal escapes,
+//! control characters) and NFC. Every table and regex is generated from
+//! ftfy and CPython 3.11 by `tools/ftfy_tables.py` ([`tables`]).
+//!
+//! Known differences from Python: NFC comes from the `unicode-normalization`
+//! crate (a newer Unicode than Python 3.11's 14.0, so characters assigned
+//! since compose by newer data); a numeric reference of more than 4,300
+//! digits, on which Python raises, is read as an out-of-range number.
 
-use unicode_normalization::UnicodeNormalization;
+mod encoding;
+mod html;
+#[rustfmt::skip]
+mod tables;
+
+use std::borrow::Cow;
+
+use once_cell::sync::Lazy;
+use regex::Regex;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+use encoding::{fix_c1_controls, fix_encoding};
+use html::ftfy_unescape_html;
+pub(super) use html::html_unescape;
+use tables::{
+    CONTROL_CHARS, DOUBLE_QUOTE_PATTERN, LIGATURES, SINGLE_QUOTE_PATTERN, TERMINAL_ESCAPE_PATTERN, WIDTH_MAP,
+};
 
 /// ftfy's `max_decode_length`: `fix_text` fixes a line at a time, and a line
 /// longer than this many characters in pieces of this many.
 pub(super) const FTFY_SEGMENT_CHARS: usize = 1_000_000;
 
-/// ftfy's fixes on (part of) one segment until nothing changes, unescaping
-/// HTML only where ftfy's rule allows.
-pub(super) fn ftfy_fixpoint(text: &str, ftfy_unescapes: bool) -> String {
+/// ftfy repeats its fixes on a segment until a round changes nothing. A
+/// round that changes text either unescapes a reference or re-decodes
+/// mojibake, so real text settles in two or three rounds (the generated
+/// fixture's worst case: 3); the bound only guards against a cycle.
+const MAX_ROUNDS: usize = 16;
+
+static TERMINAL_ESCAPE: Lazy<Regex> =
+    Lazy::new(|| Regex::new(TERMINAL_ESCAPE_PATTERN).expect("generated pattern compiles"));
+static SINGLE_QUOTE: Lazy<Regex> = Lazy::new(|| Regex::new(SINGLE_QUOTE_PATTERN).expect("generated pattern compiles"));
+static DOUBLE_QUOTE: Lazy<Regex> = Lazy::new(|| Regex::new(DOUBLE_QUOTE_PATTERN).expect("generated pattern compiles"));
+
+/// ftfy's `fix_text`: each segment fixed on its own, and HTML unescaping
+/// off from the first segment that holds '<' on.
+pub(super) fn ftfy_fix_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut unescapes = true;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = segment_len(rest);
+        let segment = &rest[..end];
+        unescapes &= !segment.contains('<');
+        out.push_str(&fix_segment(segment, unescapes));
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// The byte length of the ftfy segment that starts `text`: through its first
+/// '\n', and at most [`FTFY_SEGMENT_CHARS`] characters.
+fn segment_len(text: &str) -> usize {
+    let line = memchr::memchr(b'\n', text.as_bytes()).map_or(text.len(), |i| i + 1);
+    text[..line].char_indices().nth(FTFY_SEGMENT_CHARS).map_or(line, |(i, _)| i)
+}
+
+/// ftfy's `fix_and_explain` on one segment (or, where every fix is local,
+/// on a piece of one): all fixes, round after round until nothing changes.
+pub(super) fn fix_segment(text: &str, unescapes: bool) -> String {
     let mut text = text.to_string();
-    for _ in 0..16 {
-        let before = text.clone();
-        if ftfy_unescapes {
-            text = htmlize::unescape(&text).into_owned();
-        }
-        text = ftfy_character_fixes(&text);
-        if text == before {
+    for _ in 0..MAX_ROUNDS {
+        let unescaped = if unescapes { ftfy_unescape_html(&text) } else { Cow::Borrowed(text.as_str()) };
+        let decoded = match fix_encoding(&unescaped) {
+            Cow::Borrowed(_) => unescaped,
+            Cow::Owned(fixed) => Cow::Owned(fixed),
+        };
+        let fixed = character_fixes(&decoded);
+        if fixed == text {
             break;
         }
+        text = fixed;
     }
     text
 }
 
-/// OpenAI's `html.unescape(html.unescape(text))`, on ftfy's joined output.
-pub(super) fn openai_unescape(mut text: String) -> String {
-    for _ in 0..2 {
-        text = htmlize::unescape(&text).into_owned();
+/// ftfy's fixes after `fix_encoding`, in its order, then NFC.
+fn character_fixes(text: &str) -> String {
+    let text = fix_c1_controls(text);
+    let text = map_chars(&text, LIGATURES);
+    let text = map_chars(&text, WIDTH_MAP);
+    let text = uncurl_quotes(&text);
+    let text = fix_line_breaks(&text);
+    let text =
+        if text.contains('\u{1b}') { Cow::Owned(TERMINAL_ESCAPE.replace_all(&text, "").into_owned()) } else { text };
+    let text = remove_control_chars(&text);
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => text.into_owned(),
+        _ => text.nfc().collect(),
     }
-    text
 }
 
-/// ftfy 6's character-level fixes, in ftfy's order, then NFC.
-pub(super) fn ftfy_character_fixes(text: &str) -> String {
+/// `str.translate` with one of ftfy's sorted maps.
+fn map_chars<'a>(text: &'a str, map: &[(char, &str)]) -> Cow<'a, str> {
+    let lookup = |c: char| map.binary_search_by_key(&c, |&(k, _)| k).ok().map(|i| map[i].1);
+    if !text.chars().any(|c| lookup(c).is_some()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match lookup(c) {
+            Some(replacement) => out.push_str(replacement),
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// ftfy's `uncurl_quotes`.
+fn uncurl_quotes(text: &str) -> Cow<'_, str> {
+    match DOUBLE_QUOTE.replace_all(text, "\"") {
+        Cow::Borrowed(_) => SINGLE_QUOTE.replace_all(text, "'"),
+        Cow::Owned(doubled) => Cow::Owned(SINGLE_QUOTE.replace_all(&doubled, "'").into_owned()),
+    }
+}
+
+/// ftfy's `fix_line_breaks`: CRLF, CR, U+2028, U+2029 and NEL become '\n'.
+fn fix_line_breaks(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\r', '\u{2028}', '\u{2029}', '\u{85}']) {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        // remove_terminal_escapes: ESC '[' (digits | ';')* letter
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            let rest: String = chars.clone().skip(1).take_while(|c| c.is_ascii_digit() || *c == ';').collect();
-            let after = chars.clone().nth(1 + rest.chars().count());
-            if after.is_some_and(|c| c.is_ascii_alphabetic()) {
-                for _ in 0..rest.chars().count() + 2 {
-                    chars.next();
-                }
-                continue;
-            }
-        }
-        let c = fix_c1_control(c);
         match c {
-            // fix_latin_ligatures
-            '\u{132}' => out.push_str("IJ"),
-            '\u{133}' => out.push_str("ij"),
-            '\u{149}' => out.push_str("\u{2bc}n"),
-            '\u{1f1}' => out.push_str("DZ"),
-            '\u{1f2}' => out.push_str("Dz"),
-            '\u{1f3}' => out.push_str("dz"),
-            '\u{1c4}' => out.push_str("D\u{17d}"),
-            '\u{1c5}' => out.push_str("D\u{17e}"),
-            '\u{1c6}' => out.push_str("d\u{17e}"),
-            '\u{1c7}' => out.push_str("LJ"),
-            '\u{1c8}' => out.push_str("Lj"),
-            '\u{1c9}' => out.push_str("lj"),
-            '\u{1ca}' => out.push_str("NJ"),
-            '\u{1cb}' => out.push_str("Nj"),
-            '\u{1cc}' => out.push_str("nj"),
-            '\u{fb00}' => out.push_str("ff"),
-            '\u{fb01}' => out.push_str("fi"),
-            '\u{fb02}' => out.push_str("fl"),
-            '\u{fb03}' => out.push_str("ffi"),
-            '\u{fb04}' => out.push_str("ffl"),
-            '\u{fb05}' => out.push_str("\u{17f}t"),
-            '\u{fb06}' => out.push_str("st"),
-            // fix_character_width: U+3000 and the half/fullwidth block, by NFKC
-            '\u{3000}' => out.push(' '),
-            '\u{ff01}'..='\u{ffef}' => out.extend(std::iter::once(c).nfkc()),
-            // uncurl_quotes
-            '\u{2bc}' | '\u{2018}'..='\u{201b}' => out.push('\''),
-            '\u{201c}'..='\u{201f}' => out.push('"'),
-            // fix_line_breaks
             '\r' if chars.peek() == Some(&'\n') => {}
             '\r' | '\u{2028}' | '\u{2029}' | '\u{85}' => out.push('\n'),
-            // remove_control_chars
-            '\u{0}'..='\u{8}'
-            | '\u{b}'
-            | '\u{e}'..='\u{1f}'
-            | '\u{7f}'
-            | '\u{206a}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffc}' => {}
             _ => out.push(c),
         }
     }
-    out.nfc().collect()
+    Cow::Owned(out)
 }
 
-/// ftfy's `fix_c1_controls`: a C1 control is almost always a Windows-1252 byte
-/// decoded as Latin-1. The five bytes Windows-1252 leaves undefined stay as they are.
-pub(super) fn fix_c1_control(c: char) -> char {
-    const WINDOWS_1252_80_9F: [char; 32] = [
-        '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{2c6}',
-        '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}', '\u{90}', '\u{2018}', '\u{2019}',
-        '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}',
-        '\u{153}', '\u{9d}', '\u{17e}', '\u{178}',
-    ];
-    match c {
-        '\u{80}'..='\u{9f}' => WINDOWS_1252_80_9F[c as usize - 0x80],
-        _ => c,
+/// ftfy's `remove_control_chars`.
+fn remove_control_chars(text: &str) -> Cow<'_, str> {
+    let is_control = |c: char| CONTROL_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+    if !text.chars().any(is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().filter(|&c| !is_control(c)).collect())
+}
+
+/// OpenAI's `html.unescape(html.unescape(text))`, on ftfy's joined output.
+pub(super) fn openai_unescape(text: String) -> String {
+    let once = html_unescape(&text).into_owned();
+    html_unescape(&once).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn character_fixes_follow_ftfys_order() {
+        // Full-width digits become ASCII before terminal escapes are removed.
+        assert_eq!(character_fixes("\u{1b}[\u{ff13}mx"), "x");
+        // NEL is a C1 control first: Windows-1252 reads it as an ellipsis.
+        assert_eq!(character_fixes("a\u{85}b"), "a\u{2026}b");
+        assert_eq!(character_fixes("a\r\nb\rc\u{2028}d"), "a\nb\nc\nd");
+        assert_eq!(character_fixes("\u{149}"), "'n");
+    }
+
+    #[test]
+    fn segments_are_lines_and_unescaping_stops_at_a_bracket() {
+        assert_eq!(segment_len("ab\ncd"), 3);
+        assert_eq!(ftfy_fix_text("&amp;\n<b>&amp;\n&amp;"), "&\n<b>&amp;\n&amp;");
+    }
+
+    #[test]
+    fn fixes_repeat_until_nothing_changes() {
+        // An escaped mojibake sequence: unescaped in round one, decoded in round two.
+        assert_eq!(fix_segment("caf&Atilde;&copy;", true), "caf\u{e9}");
     }
 }

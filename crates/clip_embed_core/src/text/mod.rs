@@ -7,7 +7,7 @@
 //!   time ([`clean_text`] is the whole-text reference of its cleaning)
 //! * `generic`: every other family (transformers, Immich, SigLIP), read a
 //!   growing prefix at a time
-//! * `ftfy`: ftfy's character fixes and HTML unescaping
+//! * `ftfy`: ftfy 6.3.1's `fix_text` (mojibake repair, character fixes, HTML unescaping)
 //! * `scan`: byte scanners for whitespace and characters that give no token
 //! * `cleanup`: Immich's and open_clip's plain-string cleanups
 //! * [`cache`]: the LRU cache of text embeddings

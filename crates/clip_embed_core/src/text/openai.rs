@@ -7,7 +7,7 @@
 
 use tokenizers::Tokenizer;
 
-use super::ftfy::{ftfy_fixpoint, openai_unescape, FTFY_SEGMENT_CHARS};
+use super::ftfy::{fix_segment, ftfy_fix_text, openai_unescape, FTFY_SEGMENT_CHARS};
 use super::scan::{count_chars, is_separator, skip_tokenless, SCAN_BYTES_PER_STEP};
 use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
@@ -67,28 +67,53 @@ impl OpenAiPath {
 
 /// Walks a text in cleaned chunks, as [`clean_text`] would clean the whole.
 ///
-/// Each chunk lies inside one ftfy segment (a line, or 1,000,000 characters of
-/// one) and ends just after a separator, at the segment's end, or after
-/// [`MAX_RUN_BYTES`] of a run without one. Cleaning is then chunk-local: every
-/// fix maps characters or references that cannot cross a separator, and
-/// ftfy's one segment-wide rule ("no HTML unescaping in a segment that contains
-/// '<', nor in any later one") is decided by scanning the segment once.
+/// ftfy fixes a text a segment at a time (a line, or 1,000,000 characters of
+/// one). A segment of ASCII without a reference ftfy unescapes can only meet
+/// ftfy's character fixes, which map characters or terminal escapes that
+/// cannot cross a separator: it is cleaned a chunk at a time. Any other
+/// segment may hold mojibake, whose repair ftfy decides over the whole
+/// segment (is any of it bad, can all of it be re-encoded), so it is fixed
+/// whole, at most 1,000,000 characters (under 0.2 s, docs/decoding.md), and
+/// handed out in chunks. ftfy's one text-wide rule ("no HTML unescaping in a
+/// segment that contains '<', nor in any later one") is decided by scanning
+/// each segment once. A chunk ends just after a separator, at a segment's
+/// end, or after [`MAX_RUN_BYTES`] of a run without one; a word that a
+/// 1,000,000-character boundary cuts, next to a segment fixed whole, is
+/// tokenized as two words.
 pub(super) struct TextChunks<'a> {
     text: &'a str,
     at: usize,
+    segment_start: usize,
     segment_end: usize,
     /// ftfy's `unescape_html="auto"` for the current segment; once off, off for good.
     ftfy_unescapes: bool,
+    /// Whether the current segment must be fixed whole (non-ASCII, or a '&' ftfy may unescape).
+    segment_fixed_whole: bool,
+    /// The current segment fixed whole, and how much of it has been handed out.
+    fixed_segment: String,
+    fixed_at: usize,
 }
 
 impl<'a> TextChunks<'a> {
     pub(super) fn new(text: &'a str) -> Self {
-        TextChunks { text, at: 0, segment_end: 0, ftfy_unescapes: true }
+        TextChunks {
+            text,
+            at: 0,
+            segment_start: 0,
+            segment_end: 0,
+            ftfy_unescapes: true,
+            segment_fixed_whole: false,
+            fixed_segment: String::new(),
+            fixed_at: 0,
+        }
     }
 
     /// The next chunk, cleaned; `None` at the end of the text. An empty chunk
     /// when this step's scanning budget ran out first (the caller polls cancel).
     pub(super) fn next_cleaned(&mut self) -> Option<String> {
+        if self.fixed_at < self.fixed_segment.len() {
+            return Some(self.next_fixed_chunk());
+        }
         let start = self.at;
         self.at = skip_tokenless(self.text, self.at, SCAN_BYTES_PER_STEP);
         if self.at >= self.text.len() {
@@ -100,45 +125,76 @@ impl<'a> TextChunks<'a> {
         if self.at >= self.segment_end {
             self.enter_segment_at(self.at);
         }
-        let end = self.chunk_end();
+        if self.segment_fixed_whole {
+            self.fix_segment_whole();
+            return Some(self.next_fixed_chunk());
+        }
+        let end = chunk_end(self.text, self.at);
         let cleaned = self.ftfy_fixed(end);
-        self.at = end;
         Some(openai_unescape(cleaned))
     }
 
-    /// ftfy's fixes on `self.at..end`, a segment part at a time, each with
-    /// its segment's unescaping rule: ftfy fixes segments independently, and a
-    /// chunk may cross a 1,000,000-character boundary inside a word.
-    pub(super) fn ftfy_fixed(&mut self, end: usize) -> String {
+    /// Fixes the current segment whole, from its start: a token-less stretch
+    /// skipped before `at` is part of what ftfy judges.
+    fn fix_segment_whole(&mut self) {
+        let segment = &self.text[self.segment_start..self.segment_end];
+        self.fixed_segment = fix_segment(segment, self.ftfy_unescapes);
+        self.fixed_at = 0;
+        self.at = self.segment_end;
+    }
+
+    /// The next chunk of the segment fixed whole, OpenAI-unescaped.
+    fn next_fixed_chunk(&mut self) -> String {
+        let end = chunk_end(&self.fixed_segment, self.fixed_at);
+        let chunk = self.fixed_segment[self.fixed_at..end].to_string();
+        self.fixed_at = end;
+        if self.fixed_at == self.fixed_segment.len() {
+            self.fixed_segment = String::new();
+            self.fixed_at = 0;
+        }
+        openai_unescape(chunk)
+    }
+
+    /// ftfy's fixes on `self.at..end` of segments cleaned a chunk at a time,
+    /// a segment part at a time, each with its segment's unescaping rule: a
+    /// chunk may cross a 1,000,000-character boundary inside a word. Stops
+    /// early where a segment to be fixed whole starts.
+    fn ftfy_fixed(&mut self, end: usize) -> String {
         let mut out = String::new();
-        let mut at = self.at;
-        while at < end {
-            if at >= self.segment_end {
-                self.enter_segment_at(at);
+        while self.at < end {
+            if self.at >= self.segment_end {
+                self.enter_segment_at(self.at);
+                if self.segment_fixed_whole {
+                    break;
+                }
             }
             let part_end = self.segment_end.min(end);
-            out.push_str(&ftfy_fixpoint(&self.text[at..part_end], self.ftfy_unescapes));
-            at = part_end;
+            out.push_str(&fix_segment(&self.text[self.at..part_end], self.ftfy_unescapes));
+            self.at = part_end;
         }
         out
     }
 
     /// Enters the ftfy segment that holds `at`, where everything from the end
     /// of the last segment up to `at` gives no token (so holds no '<', and no
-    /// segment in it changes ftfy's rule). Segments end after each '\n' and
-    /// every 1,000,000 characters of a line: the last segment's end is such a
-    /// boundary, so the line's character count restarts at the last '\n'
-    /// before `at`, or there. Scans the skipped bytes at SIMD speed, then at
-    /// most one segment's worth (<= 4 MB) from `at`.
+    /// segment in it changes ftfy's rule, and ftfy leaves it token-less).
+    /// Segments end after each '\n' and every 1,000,000 characters of a line:
+    /// the last segment's end is such a boundary, so the line's character
+    /// count restarts at the last '\n' before `at`, or there. Scans the
+    /// skipped bytes at SIMD speed, then at most one segment's worth (<= 4 MB)
+    /// from `at`.
     fn enter_segment_at(&mut self, at: usize) {
         let bytes = self.text.as_bytes();
         let from = self.segment_end;
         let line_start = memchr::memrchr(b'\n', &bytes[from..at]).map_or(from, |i| from + i + 1);
         let before = count_chars(&bytes[line_start..at]);
-        let left_in_segment = FTFY_SEGMENT_CHARS - before % FTFY_SEGMENT_CHARS;
+        let into_segment = before % FTFY_SEGMENT_CHARS;
+        let left_in_segment = FTFY_SEGMENT_CHARS - into_segment;
         let mut chars = 0usize;
         let mut end = bytes.len() - at;
         let mut has_lt = false;
+        let mut has_amp = false;
+        let mut has_non_ascii = false;
         for (i, &b) in bytes[at..].iter().enumerate() {
             if b & 0xc0 != 0x80 {
                 if chars == left_in_segment {
@@ -148,38 +204,49 @@ impl<'a> TextChunks<'a> {
                 chars += 1;
             }
             has_lt |= b == b'<';
+            has_amp |= b == b'&';
+            has_non_ascii |= b >= 0x80;
             if b == b'\n' {
                 end = i + 1;
                 break;
             }
         }
+        self.segment_start = char_boundary_back(self.text, at, into_segment);
         self.segment_end = at + end;
         self.ftfy_unescapes &= !has_lt;
+        self.segment_fixed_whole = has_non_ascii || (has_amp && self.ftfy_unescapes);
     }
+}
 
-    /// Where the chunk starting at `self.at` ends: after a separator, or at
-    /// the end of the text (or the 64 KiB cut of [`MAX_RUN_BYTES`]).
-    fn chunk_end(&self) -> usize {
-        let bytes = self.text.as_bytes();
-        let start = self.at;
-        if bytes.len() - start <= CHUNK_BYTES {
-            return bytes.len();
-        }
-        // The last separator within CHUNK_BYTES, else the first one within MAX_RUN_BYTES.
-        let near = &bytes[start..start + CHUNK_BYTES];
-        if let Some(i) = near.iter().rposition(|&b| is_separator(b)) {
-            return start + i + 1;
-        }
-        let far_end = (start + MAX_RUN_BYTES).min(bytes.len());
-        if let Some(i) = bytes[start + CHUNK_BYTES..far_end].iter().position(|&b| is_separator(b)) {
-            return start + CHUNK_BYTES + i + 1;
-        }
-        if far_end == bytes.len() {
-            return far_end;
-        }
-        // A run of over 64 KiB without a separator: cut on a character boundary.
-        (start + 1..=far_end).rev().find(|&i| self.text.is_char_boundary(i)).unwrap_or(far_end)
+/// The byte position `chars` characters before `at`.
+fn char_boundary_back(text: &str, at: usize, chars: usize) -> usize {
+    if chars == 0 {
+        return at;
     }
+    text[..at].char_indices().rev().nth(chars - 1).map_or(0, |(i, _)| i)
+}
+
+/// Where the chunk of `text` starting at `start` ends: after a separator, or
+/// at the end of the text (or the 64 KiB cut of [`MAX_RUN_BYTES`]).
+fn chunk_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    if bytes.len() - start <= CHUNK_BYTES {
+        return bytes.len();
+    }
+    // The last separator within CHUNK_BYTES, else the first one within MAX_RUN_BYTES.
+    let near = &bytes[start..start + CHUNK_BYTES];
+    if let Some(i) = near.iter().rposition(|&b| is_separator(b)) {
+        return start + i + 1;
+    }
+    let far_end = (start + MAX_RUN_BYTES).min(bytes.len());
+    if let Some(i) = bytes[start + CHUNK_BYTES..far_end].iter().position(|&b| is_separator(b)) {
+        return start + CHUNK_BYTES + i + 1;
+    }
+    if far_end == bytes.len() {
+        return far_end;
+    }
+    // A run of over 64 KiB without a separator: cut on a character boundary.
+    (start + 1..=far_end).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(far_end)
 }
 
 /// The part of OpenAI's `basic_clean` (ftfy + `html.unescape` twice + strip)
@@ -188,7 +255,5 @@ impl<'a> TextChunks<'a> {
 /// tokens as cleaning the whole text with this function.
 pub fn clean_text(text: &str) -> String {
     // The whole text at once: the reference for the chunked path, not a user of it.
-    let mut chunks = TextChunks::new(text);
-    let fixed = chunks.ftfy_fixed(text.len());
-    openai_unescape(fixed).trim().to_string()
+    openai_unescape(ftfy_fix_text(text)).trim().to_string()
 }

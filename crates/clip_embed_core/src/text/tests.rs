@@ -249,3 +249,82 @@ fn clean_text_leaves_entities_alone_in_html_for_ftfy_but_not_for_openai() {
     // ftfy skips unescaping when '<' is present, OpenAI's two html.unescape calls still run.
     assert_eq!(clean_text("<p>&amp;amp;amp;</p>"), "<p>&amp;</p>");
 }
+
+/// One text of tests/data/ftfy_cases.json (tools/ftfy_fixture.py): what ftfy
+/// 6.3.1's `fix_text` and OpenAI's `basic_clean` up to its whitespace step make of it.
+#[derive(serde::Deserialize)]
+struct FtfyCase {
+    label: String,
+    input: String,
+    ftfy: String,
+    openai: String,
+}
+
+#[test]
+fn ftfy_port_matches_python_on_every_fixture_case() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ftfy_cases.json");
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases: Vec<FtfyCase> = serde_json::from_value(fixture["cases"].clone()).unwrap();
+    let tokenizer = installed_tokenizer();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let fixed = super::ftfy::ftfy_fix_text(&case.input);
+        let cleaned = clean_text(&case.input);
+        if fixed != case.ftfy || cleaned != case.openai {
+            failures.push(format!(
+                "{}: {:?} -> {:?} / {:?}, Python {:?} / {:?}",
+                case.label, case.input, fixed, cleaned, case.ftfy, case.openai
+            ));
+        }
+        assert_eq!(tokenizer.encode(&case.input, None).ok(), encode_whole(&tokenizer, &case.input), "{}", case.label);
+    }
+    println!("{} of {} ftfy fixture cases equal Python's", cases.len() - failures.len(), cases.len());
+    assert!(cases.len() > 2000, "the fixture holds {} cases", cases.len());
+    assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Lines of 1,000,000 characters of dense mojibake, the most ftfy fixes at
+/// once: one that re-encodes whole, one that only `decode_inconsistent_utf8`
+/// can mend run by run (a trailing CJK character blocks every encoding), and
+/// one where every encoding fails to decode (a trailing lone lead byte).
+fn dense_mojibake_lines() -> Vec<(&'static str, String, String)> {
+    let unit = "caf\u{c3}\u{a9} ";
+    let repeat = FTFY_LINE_CHARS / unit.chars().count();
+    let fixed_unit = "caf\u{e9} ";
+    vec![
+        ("re-encodes whole", unit.repeat(repeat), fixed_unit.repeat(repeat)),
+        (
+            "mended run by run",
+            format!("{}\u{65e5}", unit.repeat(repeat - 1)),
+            format!("{}\u{65e5}", fixed_unit.repeat(repeat - 1)),
+        ),
+        (
+            "decodes nowhere",
+            format!("{}\u{c3}", unit.repeat(repeat - 1)),
+            format!("{}\u{c3}", fixed_unit.repeat(repeat - 1)),
+        ),
+    ]
+}
+
+/// ftfy's segment length: the most any one fix sees at once.
+const FTFY_LINE_CHARS: usize = 1_000_000;
+
+#[test]
+fn a_line_of_dense_mojibake_cleans_in_bounded_time() {
+    // Measured at opt-level 2 on the 2-core dev machine: 48, 89 and 135 ms
+    // (docs/decoding.md); Python's ftfy 6.3.1 takes 0.55, 2.0 and 1.9 s. The
+    // 2 s bound leaves room for a loaded machine.
+    let tokenizer = installed_tokenizer();
+    for (name, line, expected) in dense_mojibake_lines() {
+        let started = std::time::Instant::now();
+        let fixed = super::ftfy::ftfy_fix_text(&line);
+        let elapsed = started.elapsed();
+        println!("{name}: {} chars fixed in {elapsed:?}", line.chars().count());
+        assert!(fixed == expected, "{name}: not repaired as ftfy repairs it");
+        assert!(elapsed.as_secs_f64() < 2.0, "{name}: {elapsed:?}");
+        let started = std::time::Instant::now();
+        let ids = tokenizer.encode(&line, None).unwrap();
+        println!("{name}: tokenized in {:?}", started.elapsed());
+        assert_eq!(Some(ids), encode_whole(&tokenizer, &line), "{name}");
+    }
+}
