@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes crates/clip_embed_core/tests/data/ftfy_cases.json: texts with the
-output of ftfy 6.3.1's `fix_text` and of OpenAI CLIP's `basic_clean` up to
-its whitespace step (`html.unescape` twice, `strip`), for the Rust port's
+output of ftfy 6.3.1's `fix_text` and of OpenAI CLIP's clean-up but for its
+whitespace collapse (`html.unescape` twice, `strip`, `lower`), for the Rust port's
 fixture test (src/text/tests.rs).
 
     python3 tools/ftfy_fixture.py [--upstream path/to/ftfy/tests/test_cases.json]
@@ -55,7 +55,7 @@ def mojibake(text, encoding):
 
 
 def openai_clean(text):
-    return html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    return html.unescape(html.unescape(ftfy.fix_text(text))).strip().lower()
 
 
 def generated_cases():
@@ -102,7 +102,8 @@ def edge_cases():
     texts = [
         ("unicode", s)
         for s in [
-            "\u0345", "a\u0345", "\u03a3\u037a", "\u039f\u0394\u039f\u03a3 \u03a3\u037a", "e" + "\u0301" * 40,
+            "\u0345", "a\u0345", "\u03a3\u037a", "A\u03a3\u037a", "A\u03a3\u0345", "A\u03a3\u0345B", "\u03a3",
+            "\u039f\u0394\u039f\u03a3.", "A'\u03a3'", "\u03a3\u03a3 \u03a3\u03a3\u03a3", "\u0391\u0345\u03a3", "\u039f\u0394\u039f\u03a3 \u03a3\u037a", "e" + "\u0301" * 40,
             "a" + "\u0300\u0316" * 30, "\u0130stanbul", "I\u0307", "\u1e9e", "\ufb01sh \uff21\uff22\u3000c",
             "\u1b4b", "\U0001F600", "\u00e9", "e\u0301", "\u212b", "\uac00\u11a8", "\u0958", "\u2126", "ﬀ ﬃ ﬆ",
             "\u0149", "\u01c4\u01c5\u01c6", "\uff8a\uff9f", "\uffe0\uffe6",

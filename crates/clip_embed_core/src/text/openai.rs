@@ -1,13 +1,15 @@
 //! OpenAI's `clip.tokenize(text, truncate=True)`: `SimpleTokenizer` runs
 //! `ftfy.fix_text`, `html.unescape` twice, whitespace collapse and `lower()`
-//! before its regex split and BPE. The last three live in the model's
-//! `tokenizer.json` (normalizer, pre-tokenizer, BPE); [`super::ftfy`] does the
-//! rest. The text is cleaned and tokenized a chunk at a time ([`TextChunks`])
+//! before its regex split and BPE. Whitespace collapse, split and BPE live in
+//! the model's `tokenizer.json` (normalizer, pre-tokenizer, BPE);
+//! [`super::ftfy`] and [`super::pystr`] (Python's `lower()`, whose final sigma
+//! the normalizer's per-character `Lowercase` lacks) do the rest. The text is cleaned and tokenized a chunk at a time ([`TextChunks`])
 //! until the context is full.
 
 use tokenizers::Tokenizer;
 
 use super::ftfy::{fix_segment, ftfy_fix_text, openai_unescape, FTFY_SEGMENT_CHARS};
+use super::pystr::python_lower;
 use super::scan::{count_chars, is_separator, skip_tokenless, SCAN_BYTES_PER_STEP};
 use crate::cancel::CancelCheck;
 use crate::error::{Error, Result};
@@ -131,7 +133,7 @@ impl<'a> TextChunks<'a> {
         }
         let end = chunk_end(self.text, self.at);
         let cleaned = self.ftfy_fixed(end);
-        Some(openai_unescape(cleaned))
+        Some(finish_chunk(cleaned))
     }
 
     /// Fixes the current segment whole, from its start: a token-less stretch
@@ -152,7 +154,7 @@ impl<'a> TextChunks<'a> {
             self.fixed_segment = String::new();
             self.fixed_at = 0;
         }
-        openai_unescape(chunk)
+        finish_chunk(chunk)
     }
 
     /// ftfy's fixes on `self.at..end` of segments cleaned a chunk at a time,
@@ -249,11 +251,19 @@ fn chunk_end(text: &str, start: usize) -> usize {
     (start + 1..=far_end).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(far_end)
 }
 
-/// The part of OpenAI's `basic_clean` (ftfy + `html.unescape` twice + strip)
-/// that `tokenizer.json` cannot express. See the module docs for what is left
-/// out. [`ClipTokenizer::encode`] cleans chunk by chunk and gives the same
-/// tokens as cleaning the whole text with this function.
+/// The part of OpenAI's clean-up (ftfy + `html.unescape` twice + strip, and
+/// Python's `lower()`) that `tokenizer.json` cannot express. See the module
+/// docs for what is left out. [`ClipTokenizer::encode`] cleans chunk by chunk
+/// and gives the same tokens as cleaning the whole text with this function.
 pub fn clean_text(text: &str) -> String {
     // The whole text at once: the reference for the chunked path, not a user of it.
-    openai_unescape(ftfy_fix_text(text)).trim().to_string()
+    finish_chunk(ftfy_fix_text(text)).trim().to_string()
+}
+
+/// What OpenAI does after ftfy, on a chunk of ftfy's output: `html.unescape`
+/// twice, then Python's `lower()` (whitespace collapse, which the tokenizer
+/// does, changes no case). A chunk ends after whitespace, which neither
+/// unescaping nor the final-sigma rule looks across.
+fn finish_chunk(fixed: String) -> String {
+    python_lower(&openai_unescape(fixed))
 }

@@ -230,18 +230,29 @@ fn ftfy_skips_unescaping_from_the_first_line_with_a_bracket_on() {
 
 #[test]
 fn clean_text_unescapes_html_and_uncurls_quotes() {
-    assert_eq!(clean_text("  Tom &amp; Jerry  "), "Tom & Jerry");
+    assert_eq!(clean_text("  Tom &amp; Jerry  "), "tom & jerry");
     assert_eq!(clean_text("&amp;lt;b&amp;gt;"), "<b>");
     assert_eq!(clean_text("don\u{2019}t \u{201c}stop\u{201d}"), "don't \"stop\"");
 }
 
 #[test]
 fn clean_text_applies_ftfy_character_fixes() {
-    assert_eq!(clean_text("\u{fb01}sh \u{ff21}\u{ff22}\u{3000}c"), "fish AB c");
+    assert_eq!(clean_text("\u{fb01}sh \u{ff21}\u{ff22}\u{3000}c"), "fish ab c");
     assert_eq!(clean_text("\u{1b}[36;44mblue\u{1b}[0m"), "blue");
     assert_eq!(clean_text("a\u{0}b\u{feff}c"), "abc");
     assert_eq!(clean_text("\u{93}quoted\u{94}"), "\"quoted\"");
     assert_eq!(clean_text("e\u{301}"), "\u{e9}");
+}
+
+#[test]
+fn a_capital_sigma_ending_a_word_reaches_the_bpe_as_final_sigma() {
+    // Python's lower() gives "οδος"; the tokenizer's per-character Lowercase alone gave "οδοσ".
+    let tokenizer = installed_tokenizer();
+    let upper = tokenizer.encode("\u{39f}\u{394}\u{39f}\u{3a3} \u{3a3}\u{37a}", None).unwrap();
+    let python_lowered = tokenizer.encode("\u{3bf}\u{3b4}\u{3bf}\u{3c2} \u{3c3}\u{37a}", None).unwrap();
+    assert_eq!(upper, python_lowered);
+    let per_character = tokenizer.encode("\u{3bf}\u{3b4}\u{3bf}\u{3c3} \u{3c3}\u{37a}", None).unwrap();
+    assert_ne!(per_character, python_lowered, "σ and ς are different tokens");
 }
 
 #[test]
@@ -251,7 +262,8 @@ fn clean_text_leaves_entities_alone_in_html_for_ftfy_but_not_for_openai() {
 }
 
 /// One text of tests/data/ftfy_cases.json (tools/ftfy_fixture.py): what ftfy
-/// 6.3.1's `fix_text` and OpenAI's `basic_clean` up to its whitespace step make of it.
+/// 6.3.1's `fix_text` makes of it, and OpenAI's clean-up but for its
+/// whitespace collapse (which the tokenizer does).
 #[derive(serde::Deserialize)]
 struct FtfyCase {
     label: String,
