@@ -297,12 +297,14 @@ fn ftfy_port_matches_python_on_every_fixture_case() {
 
 /// Lines of 1,000,000 characters of dense mojibake, the most ftfy fixes at
 /// once: one that re-encodes whole, one that only `decode_inconsistent_utf8`
-/// can mend run by run (a trailing CJK character blocks every encoding), and
-/// one where every encoding fails to decode (a trailing lone lead byte).
+/// can mend run by run (a trailing CJK character blocks every encoding), one
+/// where every encoding fails to decode (a trailing lone lead byte), and
+/// HTML references that take 21 rounds to unescape.
 fn dense_mojibake_lines() -> Vec<(&'static str, String, String)> {
     let unit = "caf\u{c3}\u{a9} ";
     let repeat = FTFY_LINE_CHARS / unit.chars().count();
     let fixed_unit = "caf\u{e9} ";
+    let nested = format!("&{}lt; ", "amp;".repeat(19));
     vec![
         ("re-encodes whole", unit.repeat(repeat), fixed_unit.repeat(repeat)),
         (
@@ -315,6 +317,11 @@ fn dense_mojibake_lines() -> Vec<(&'static str, String, String)> {
             format!("{}\u{c3}", unit.repeat(repeat - 1)),
             format!("{}\u{c3}", fixed_unit.repeat(repeat - 1)),
         ),
+        (
+            "references 20 deep",
+            nested.repeat(FTFY_LINE_CHARS / nested.len()),
+            "< ".repeat(FTFY_LINE_CHARS / nested.len()),
+        ),
     ]
 }
 
@@ -323,9 +330,9 @@ const FTFY_LINE_CHARS: usize = 1_000_000;
 
 #[test]
 fn a_line_of_dense_mojibake_cleans_in_bounded_time() {
-    // Measured at opt-level 2 on the 2-core dev machine: 48, 89 and 135 ms
-    // (docs/decoding.md); Python's ftfy 6.3.1 takes 0.55, 2.0 and 1.9 s. The
-    // 2 s bound leaves room for a loaded machine.
+    // Measured at opt-level 2 on the 2-core dev machine: 49, 85, 93 and 57 ms
+    // (docs/decoding.md); Python's ftfy 6.3.1 takes 0.49, 1.5, 1.7 and 0.22 s.
+    // The 2 s bound leaves room for a loaded machine.
     let tokenizer = installed_tokenizer();
     for (name, line, expected) in dense_mojibake_lines() {
         let started = std::time::Instant::now();

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use once_cell::sync::Lazy;
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, Replacer};
 
 use super::tables::{
     FTFY_ENTITIES, FTFY_ENTITY_PATTERN, HTML5_ENTITIES, HTML_CHARREF_PATTERN, HTML_INVALID_CHARREFS,
@@ -27,21 +27,25 @@ pub(crate) fn ftfy_unescape_html(text: &str) -> Cow<'_, str> {
     if !text.contains('&') {
         return Cow::Borrowed(text);
     }
-    FTFY_ENTITY.replace_all(text, |caps: &Captures<'_>| {
+    FTFY_ENTITY.replace_all(text, FtfyEntityReplacer)
+}
+
+/// ftfy's `_unescape_fixup`, appending in place (a line of references makes
+/// hundreds of thousands of replacements a round).
+struct FtfyEntityReplacer;
+
+impl Replacer for FtfyEntityReplacer {
+    fn replace_append(&mut self, caps: &Captures<'_>, dst: &mut String) {
         let reference = &caps[0];
         if let Some(value) = FTFY_ENTITY_MAP.get(reference) {
-            (*value).to_string()
+            dst.push_str(value);
         } else if reference.starts_with("&#") {
             let unescaped = html_unescape(reference);
-            if unescaped.contains(';') {
-                reference.to_string()
-            } else {
-                unescaped.into_owned()
-            }
+            dst.push_str(if unescaped.contains(';') { reference } else { &unescaped });
         } else {
-            reference.to_string()
+            dst.push_str(reference);
         }
-    })
+    }
 }
 
 /// Python 3.11's `html.unescape`.
