@@ -135,7 +135,7 @@ def edge_cases():
             "sÃ£o paulo â€” cafÃ© ðŸ˜€", "Ã©Ã©Ã©", "This is clean. CafÃ©", "clean café and bad cafÃ©",
             "×\xa0", "Ã¼ber", "Ãœber", "ÃŸ", "ð\x9f\x98\x80", "â€¢ bullet", "Â£100", "Â", "Â ", "a Â b",
             "ÐÑÐ»Ð¸", "ГўВЂВњtestГўВЂВќ", "вЂњquotesвЂќ", "Ã©\nÃ©\n<b>Ã©", "x\u3000Ã©", "Ã©\u3000",
-            "\xa0Ã©", "  Ã©  ", "Ã©" * 300,
+            "\xa0Ã©", "  Ã©  ", "Ã©" * 300, "Ã\xa0#À\nð\x9f\x98?", "Ã©À\nnext", "xÃ©À\nÃ©y", "í ½í¸\nx",
         ]
     ]
     texts += [("multiline", "CafÃ©\nplain\r\n&amp; ok\nâ€œhiâ€\x9d\n<br>&amp;\nlast Ã©")]

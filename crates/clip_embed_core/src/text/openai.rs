@@ -78,10 +78,9 @@ impl OpenAiPath {
 /// whole, at most 1,000,000 characters (under 0.2 s, docs/decoding.md), and
 /// handed out in chunks. ftfy's one text-wide rule ("no HTML unescaping in a
 /// segment that contains '<', nor in any later one") is decided by scanning
-/// each segment once. A chunk ends just after a separator, at a segment's
-/// end, or after [`MAX_RUN_BYTES`] of a run without one; a word that a
-/// 1,000,000-character boundary cuts, next to a segment fixed whole, is
-/// tokenized as two words.
+/// each segment once. A chunk ends just after a separator, or after
+/// [`MAX_RUN_BYTES`] of a run without one, in ftfy's joined output: a chunk
+/// that reaches a segment's end without a separator goes on into the next.
 pub(super) struct TextChunks<'a> {
     text: &'a str,
     at: usize,
@@ -113,68 +112,69 @@ impl<'a> TextChunks<'a> {
     /// The next chunk, cleaned; `None` at the end of the text. An empty chunk
     /// when this step's scanning budget ran out first (the caller polls cancel).
     pub(super) fn next_cleaned(&mut self) -> Option<String> {
+        let mut fixed = String::new();
         if self.fixed_at < self.fixed_segment.len() {
-            return Some(self.next_fixed_chunk());
+            self.take_fixed_chunk(&mut fixed);
+        } else {
+            let start = self.at;
+            self.at = skip_tokenless(self.text, self.at, SCAN_BYTES_PER_STEP);
+            if self.at >= self.text.len() {
+                return None;
+            }
+            if self.at - start >= SCAN_BYTES_PER_STEP {
+                return Some(String::new());
+            }
+            if self.at >= self.segment_end {
+                self.enter_segment_at(self.at);
+            }
+            self.fix_next_piece(&mut fixed);
         }
-        let start = self.at;
-        self.at = skip_tokenless(self.text, self.at, SCAN_BYTES_PER_STEP);
-        if self.at >= self.text.len() {
-            return None;
-        }
-        if self.at - start >= SCAN_BYTES_PER_STEP {
-            return Some(String::new());
-        }
-        if self.at >= self.segment_end {
+        let continued_from = self.at;
+        while self.continues_into_next_segment(&fixed) && self.at - continued_from < SCAN_BYTES_PER_STEP {
             self.enter_segment_at(self.at);
+            self.fix_next_piece(&mut fixed);
         }
+        Some(finish_chunk(fixed))
+    }
+
+    /// Appends ftfy's fixes of the next piece of the current segment: a
+    /// chunk's worth read a chunk at a time, or the first chunk of the
+    /// segment fixed whole.
+    fn fix_next_piece(&mut self, out: &mut String) {
         if self.segment_fixed_whole {
-            self.fix_segment_whole();
-            return Some(self.next_fixed_chunk());
+            let segment = &self.text[self.segment_start..self.segment_end];
+            self.fixed_segment = fix_segment(segment, self.ftfy_unescapes);
+            self.fixed_at = 0;
+            self.at = self.segment_end;
+            self.take_fixed_chunk(out);
+        } else {
+            let end = chunk_end(self.text, self.at).min(self.segment_end);
+            out.push_str(&fix_segment(&self.text[self.at..end], self.ftfy_unescapes));
+            self.at = end;
         }
-        let end = chunk_end(self.text, self.at);
-        let cleaned = self.ftfy_fixed(end);
-        Some(finish_chunk(cleaned))
     }
 
-    /// Fixes the current segment whole, from its start: a token-less stretch
-    /// skipped before `at` is part of what ftfy judges.
-    fn fix_segment_whole(&mut self) {
-        let segment = &self.text[self.segment_start..self.segment_end];
-        self.fixed_segment = fix_segment(segment, self.ftfy_unescapes);
-        self.fixed_at = 0;
-        self.at = self.segment_end;
-    }
-
-    /// The next chunk of the segment fixed whole, OpenAI-unescaped.
-    fn next_fixed_chunk(&mut self) -> String {
+    /// Appends the next chunk of the segment fixed whole.
+    fn take_fixed_chunk(&mut self, out: &mut String) {
         let end = chunk_end(&self.fixed_segment, self.fixed_at);
-        let chunk = self.fixed_segment[self.fixed_at..end].to_string();
+        out.push_str(&self.fixed_segment[self.fixed_at..end]);
         self.fixed_at = end;
         if self.fixed_at == self.fixed_segment.len() {
             self.fixed_segment = String::new();
             self.fixed_at = 0;
         }
-        finish_chunk(chunk)
     }
 
-    /// ftfy's fixes on `self.at..end` of segments cleaned a chunk at a time,
-    /// a segment part at a time, each with its segment's unescaping rule: a
-    /// chunk may cross a 1,000,000-character boundary inside a word. Stops
-    /// early where a segment to be fixed whole starts.
-    fn ftfy_fixed(&mut self, end: usize) -> String {
-        let mut out = String::new();
-        while self.at < end {
-            if self.at >= self.segment_end {
-                self.enter_segment_at(self.at);
-                if self.segment_fixed_whole {
-                    break;
-                }
-            }
-            let part_end = self.segment_end.min(end);
-            out.push_str(&fix_segment(&self.text[self.at..part_end], self.ftfy_unescapes));
-            self.at = part_end;
-        }
-        out
+    /// Whether a chunk that ends where a segment ends must go on into the
+    /// next one: ftfy joins its segments, and one may end inside a word (a
+    /// 1,000,000-character boundary) or lose its final '\n' (ftfy's
+    /// `utf-8-variants` codec reads "C0 0A" at the end as Java's NUL).
+    fn continues_into_next_segment(&self, fixed: &str) -> bool {
+        self.fixed_segment.is_empty()
+            && self.at == self.segment_end
+            && self.at < self.text.len()
+            && !fixed.as_bytes().last().is_some_and(|&b| is_separator(b))
+            && fixed.len() < MAX_RUN_BYTES
     }
 
     /// Enters the ftfy segment that holds `at`, where everything from the end
