@@ -256,6 +256,20 @@ fn a_capital_sigma_ending_a_word_reaches_the_bpe_as_final_sigma() {
 }
 
 #[test]
+fn an_accent_unescaped_after_ftfy_stays_decomposed_as_in_python() {
+    // ftfy does not unescape a line with '<' and OpenAI's html.unescape comes
+    // after ftfy's NFC, so Python tokenizes "e" + U+0301, not "é".
+    let tokenizer = installed_tokenizer();
+    let decomposed = tokenizer.encode("<b>e&#769;", None).unwrap();
+    // (ftfy composes a literal "e\u{301}", so that text tokenizes as "é".)
+    let composed = tokenizer.encode("<b>e\u{301}", None).unwrap();
+    assert_eq!(composed, tokenizer.encode("<b>\u{e9}", None).unwrap());
+    assert_ne!(decomposed, composed);
+    // Without '<', ftfy unescapes and composes it.
+    assert_eq!(tokenizer.encode("e&#769;", None).unwrap(), tokenizer.encode("\u{e9}", None).unwrap());
+}
+
+#[test]
 fn clean_text_leaves_entities_alone_in_html_for_ftfy_but_not_for_openai() {
     // ftfy skips unescaping when '<' is present, OpenAI's two html.unescape calls still run.
     assert_eq!(clean_text("<p>&amp;amp;amp;</p>"), "<p>&amp;</p>");

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use tokenizers::Tokenizer;
+use tokenizers::{NormalizerWrapper, Tokenizer};
 
 use super::generic::GenericPath;
 use super::openai::OpenAiPath;
@@ -58,6 +58,7 @@ impl ClipTokenizer {
             },
         };
         let path = if cleanup == TextCleanup::OpenAi {
+            drop_steps_python_already_did(&mut tokenizer).map_err(invalid)?;
             ReadPath::OpenAi(OpenAiPath { start_of_text, end_of_text })
         } else {
             let generic = GenericPath::new(&tokenizer, cleanup).map_err(invalid)?;
@@ -108,4 +109,26 @@ impl ClipTokenizer {
         ids.resize(self.context_length, self.pad_id);
         Ok((ids, real))
     }
+}
+
+/// OpenAI's clean-up runs before the tokenizer here, as in Python: ftfy's NFC,
+/// then `html.unescape`, then Python's `lower()`. A `tokenizer.json`
+/// normalizer's own NFC and Lowercase steps would redo them with Rust's
+/// tables and after the unescaping, where Python does not: "<b>e&#769;"
+/// keeps its combining accent in Python (ftfy does not unescape a line with
+/// '<'), and NFC would compose it into another token. So those two steps are
+/// dropped for this family; whitespace collapse stays the tokenizer's.
+fn drop_steps_python_already_did(tokenizer: &mut Tokenizer) -> std::result::Result<(), String> {
+    let Some(normalizer) = tokenizer.get_normalizer() else { return Ok(()) };
+    let mut json = serde_json::to_value(normalizer).map_err(|e| e.to_string())?;
+    let redone = |step: &serde_json::Value| matches!(step["type"].as_str(), Some("NFC" | "Lowercase"));
+    if redone(&json) {
+        tokenizer.with_normalizer(None::<NormalizerWrapper>);
+        return Ok(());
+    }
+    let Some(steps) = json.get_mut("normalizers").and_then(serde_json::Value::as_array_mut) else { return Ok(()) };
+    steps.retain(|step| !redone(step));
+    let normalizer: NormalizerWrapper = serde_json::from_value(json).map_err(|e| e.to_string())?;
+    tokenizer.with_normalizer(Some(normalizer));
+    Ok(())
 }
