@@ -4,12 +4,17 @@ output of ftfy 6.3.1's `fix_text` and of OpenAI CLIP's clean-up but for its
 whitespace collapse (`html.unescape` twice, `strip`, `lower`), for the Rust port's
 fixture test (src/text/tests.rs).
 
-    python3 tools/ftfy_fixture.py [--upstream path/to/ftfy/tests/test_cases.json]
+    python3 tools/ftfy_fixture.py [--upstream path/to/ftfy/tests/test_cases.json] \
+        [--bpe path/to/bpe_simple_vocab_16e6.txt.gz]
 
 The upstream cases are ftfy's own tests/test_cases.json (in the sdist:
 `pip download --no-binary :all: --no-deps ftfy==6.3.1`); without --upstream
 they are left out and the tool says so. Every expected value is what ftfy
-computes, including the cases upstream marks as failing.
+computes, including the cases upstream marks as failing. With --bpe (the
+file scripts/setup.sh fetches), each case also holds the ids OpenAI's
+`clip.tokenize(text, truncate=True)` gives, between its start and end
+tokens, from tools/clip_reference.py's copy of `simple_tokenizer.py`.
+Needs ftfy==6.3.1, regex and numpy.
 """
 
 import argparse
@@ -151,10 +156,30 @@ def random_mixes(n):
         yield "".join(rng.choice(pieces) for _ in range(rng.randint(1, 24)))
 
 
+def openai_tokenizer(bpe_path):
+    """tools/clip_reference.py's SimpleTokenizer, without that file's image dependencies."""
+    import functools
+    import gzip
+
+    import numpy
+    import regex
+
+    source = (ROOT / "tools/clip_reference.py").read_text()
+    start = source.index("# ---- OpenAI's simple_tokenizer.py")
+    end = source.index("# ---- The seed's decoding")
+    namespace = {"gzip": gzip, "html": html, "ftfy": ftfy, "re": regex, "np": numpy, "lru_cache": functools.lru_cache}
+    exec(source[start:end], namespace)
+    return namespace["SimpleTokenizer"](bpe_path)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", type=Path, help="ftfy's tests/test_cases.json from the 6.3.1 sdist")
+    parser.add_argument("--bpe", type=Path, help="OpenAI's bpe_simple_vocab_16e6.txt.gz, to add token ids")
     args = parser.parse_args()
+    tokenizer = openai_tokenizer(args.bpe) if args.bpe else None
+    if tokenizer is None:
+        print("no --bpe: token ids left out", file=sys.stderr)
 
     cases = []
     if args.upstream:
@@ -172,10 +197,15 @@ def main():
         if text in seen:
             continue
         seen.add(text)
-        out.append({"label": label, "input": text, "ftfy": ftfy.fix_text(text), "openai": openai_clean(text)})
-    data = json.dumps({"ftfy": ftfy.__version__, "python": sys.version.split()[0], "cases": out},
-                      ensure_ascii=True, indent=0)
-    OUT.write_text(data + "\n")
+        case = {"label": label, "input": text, "ftfy": ftfy.fix_text(text), "openai": openai_clean(text)}
+        if tokenizer is not None:
+            ids = [int(i) for i in tokenizer.tokenize(text)]
+            case["ids"] = ids[1 : ids.index(tokenizer.encoder["<|endoftext|>"], 1)]
+        out.append(case)
+    # One case a line: compact, and a regenerated file diffs case by case.
+    header = json.dumps({"ftfy": ftfy.__version__, "python": sys.version.split()[0]})[:-1]
+    data = header + ', "cases": [\n' + ",\n".join(json.dumps(case, ensure_ascii=False) for case in out) + "\n]}"
+    OUT.write_text(data + "\n", encoding="utf-8")
     changed = sum(c["input"] != c["ftfy"] for c in out)
     print(f"wrote {OUT}: {len(out)} cases ({changed} changed by ftfy), {len(data)} bytes")
 

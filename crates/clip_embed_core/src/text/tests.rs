@@ -270,20 +270,34 @@ fn an_accent_unescaped_after_ftfy_stays_decomposed_as_in_python() {
 }
 
 #[test]
+fn the_split_reads_like_openais_case_insensitive_pattern() {
+    // Ids from OpenAI's tokenizer (tools/clip_reference.py): U+0345 gives no
+    // token, and "'ſ" is the contraction "'s" under re.IGNORECASE.
+    let tokenizer = installed_tokenizer();
+    let body = |text: &str| -> Vec<i64> {
+        tokenizer.encode(text, None).unwrap().into_iter().take_while(|&id| id != 0).collect()
+    };
+    assert_eq!(body("a\u{345}b"), [49406, 320, 321, 49407]);
+    assert_eq!(body("y'\u{17f}a"), [49406, 344, 6, 129, 379, 320, 49407]);
+}
+
+#[test]
 fn clean_text_leaves_entities_alone_in_html_for_ftfy_but_not_for_openai() {
     // ftfy skips unescaping when '<' is present, OpenAI's two html.unescape calls still run.
     assert_eq!(clean_text("<p>&amp;amp;amp;</p>"), "<p>&amp;</p>");
 }
 
 /// One text of tests/data/ftfy_cases.json (tools/ftfy_fixture.py): what ftfy
-/// 6.3.1's `fix_text` makes of it, and OpenAI's clean-up but for its
-/// whitespace collapse (which the tokenizer does).
+/// 6.3.1's `fix_text` makes of it, OpenAI's clean-up but for its whitespace
+/// collapse (which the tokenizer does), and OpenAI's token ids.
 #[derive(serde::Deserialize)]
 struct FtfyCase {
     label: String,
     input: String,
     ftfy: String,
     openai: String,
+    /// OpenAI's `clip.tokenize` ids between its start and end tokens.
+    ids: Vec<i64>,
 }
 
 #[test]
@@ -304,8 +318,19 @@ fn ftfy_port_matches_python_on_every_fixture_case() {
         }
         let chunked = tokenizer.encode(&case.input, None).ok();
         assert_eq!(chunked, encode_whole(&tokenizer, &case.input), "{}: {:?}", case.label, case.input);
+        // A text that gives no token is an error here, where OpenAI embeds an empty text.
+        let openai = (!case.ids.is_empty()).then(|| {
+            let mut ids = vec![i64::from(START_OF_TEXT)];
+            ids.extend(case.ids.iter().take(75));
+            ids.push(i64::from(END_OF_TEXT));
+            ids.resize(77, 0);
+            ids
+        });
+        if chunked != openai {
+            failures.push(format!("{}: {:?} -> ids {:?}, OpenAI {:?}", case.label, case.input, chunked, openai));
+        }
     }
-    println!("{} of {} ftfy fixture cases equal Python's", cases.len() - failures.len(), cases.len());
+    println!("{} of {} ftfy fixture cases clean and tokenize as in Python", cases.len() - failures.len(), cases.len());
     assert!(cases.len() > 2000, "the fixture holds {} cases", cases.len());
     assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
 }
