@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::generic::GenericPath;
 use super::openai::*;
+use super::pystr::python_lower;
 use super::scan::*;
 use super::tokenizer::ReadPath;
 use super::*;
@@ -192,6 +193,23 @@ fn skipping_across_ftfy_segments_equals_the_whole_text() {
         format!("{}&amp;amp;amp; dog", "\t\n".repeat(1_600_000)),
     ];
     for (i, text) in cases.iter().enumerate() {
+        assert_eq!(tokenizer.encode(text, None).ok(), encode_whole(&tokenizer, text), "case {i}");
+    }
+}
+
+#[test]
+fn words_across_a_segment_boundary_read_as_ftfy_joins_them() {
+    // ftfy fixes each 1,000,000-character segment on its own and joins them:
+    // a word the boundary cuts is one word again, and mojibake the boundary
+    // cuts stays unrepaired (Python's ftfy gives "cafés", "cafés", "cafÃ©").
+    let tokenizer = installed_tokenizer();
+    let cases = [
+        (format!("{}caf\u{c3}\u{a9}s", " ".repeat(999_998)), "caf\u{e9}s"),
+        (format!("{}caf\u{c3}\u{a9}s", " ".repeat(999_997)), "caf\u{e9}s"),
+        (format!("{}caf\u{c3}\u{a9}", " ".repeat(999_996)), "caf\u{c3}\u{a9}"),
+    ];
+    for (i, (text, word)) in cases.iter().enumerate() {
+        assert_eq!(clean_text(text), python_lower(word), "case {i}");
         assert_eq!(tokenizer.encode(text, None).ok(), encode_whole(&tokenizer, text), "case {i}");
     }
 }
