@@ -269,8 +269,16 @@ def generate():
     )
     lines.append("")
 
-    const_str("SINGLE_QUOTE_PATTERN", "`uncurl_quotes`: ftfy's `SINGLE_QUOTE_RE`.", rust_pattern(ftfy.chardata.SINGLE_QUOTE_RE))
-    const_str("DOUBLE_QUOTE_PATTERN", "`uncurl_quotes`: ftfy's `DOUBLE_QUOTE_RE`.", rust_pattern(ftfy.chardata.DOUBLE_QUOTE_RE))
+    for name, compiled in [("SINGLE_QUOTES", ftfy.chardata.SINGLE_QUOTE_RE), ("DOUBLE_QUOTES", ftfy.chardata.DOUBLE_QUOTE_RE)]:
+        ((op, items),) = list(sre_parse.parse(compiled.pattern))
+        assert op is C.IN
+        lines.append(f"/// `uncurl_quotes`: the ranges of ftfy's `{name[:6]}_QUOTE_RE`.")
+        lines.append(
+            f"pub(crate) const {name}: &[(char, char)] = &["
+            + ", ".join(f"({rust_char(chr(a))}, {rust_char(chr(b))})" for a, b in class_ranges(items))
+            + "];"
+        )
+        lines.append("")
     const_str(
         "TERMINAL_ESCAPE_PATTERN",
         "`remove_terminal_escapes`: ftfy's `ANSI_RE` (its `\\d` is Python's Unicode digit class).",

@@ -289,11 +289,11 @@ pub(crate) const WIDTH_MAP: &[(char, &str)] = &[
 /// `remove_control_chars`: the code point ranges of ftfy's `CONTROL_CHARS`.
 pub(crate) const CONTROL_CHARS: &[(char, char)] = &[('\u{0}', '\u{8}'), ('\u{b}', '\u{b}'), ('\u{e}', '\u{1f}'), ('\u{7f}', '\u{7f}'), ('\u{206a}', '\u{206f}'), ('\u{feff}', '\u{feff}'), ('\u{fff9}', '\u{fffc}')];
 
-/// `uncurl_quotes`: ftfy's `SINGLE_QUOTE_RE`.
-pub(crate) const SINGLE_QUOTE_PATTERN: &str = "[\\x{2BC}\\x{2018}-\\x{201B}]";
+/// `uncurl_quotes`: the ranges of ftfy's `SINGLE_QUOTE_RE`.
+pub(crate) const SINGLE_QUOTES: &[(char, char)] = &[('\u{2bc}', '\u{2bc}'), ('\u{2018}', '\u{201b}')];
 
-/// `uncurl_quotes`: ftfy's `DOUBLE_QUOTE_RE`.
-pub(crate) const DOUBLE_QUOTE_PATTERN: &str = "[\\x{201C}-\\x{201F}]";
+/// `uncurl_quotes`: the ranges of ftfy's `DOUBLE_QUOTE_RE`.
+pub(crate) const DOUBLE_QUOTES: &[(char, char)] = &[('\u{201c}', '\u{201f}')];
 
 /// `remove_terminal_escapes`: ftfy's `ANSI_RE` (its `\d` is Python's Unicode digit class).
 pub(crate) const TERMINAL_ESCAPE_PATTERN: &str = "\\x{1B}\\x{5B}(?:(?:[\\x{30}-\\x{39}\\x{660}-\\x{669}\\x{6F0}-\\x{6F9}\\x{7C0}-\\x{7C9}\\x{966}-\\x{96F}\\x{9E6}-\\x{9EF}\\x{A66}-\\x{A6F}\\x{AE6}-\\x{AEF}\\x{B66}-\\x{B6F}\\x{BE6}-\\x{BEF}\\x{C66}-\\x{C6F}\\x{CE6}-\\x{CEF}\\x{D66}-\\x{D6F}\\x{DE6}-\\x{DEF}\\x{E50}-\\x{E59}\\x{ED0}-\\x{ED9}\\x{F20}-\\x{F29}\\x{1040}-\\x{1049}\\x{1090}-\\x{1099}\\x{17E0}-\\x{17E9}\\x{1810}-\\x{1819}\\x{1946}-\\x{194F}\\x{19D0}-\\x{19D9}\\x{1A80}-\\x{1A89}\\x{1A90}-\\x{1A99}\\x{1B50}-\\x{1B59}\\x{1BB0}-\\x{1BB9}\\x{1C40}-\\x{1C49}\\x{1C50}-\\x{1C59}\\x{A620}-\\x{A629}\\x{A8D0}-\\x{A8D9}\\x{A900}-\\x{A909}\\x{A9D0}-\\x{A9D9}\\x{A9F0}-\\x{A9F9}\\x{AA50}-\\x{AA59}\\x{ABF0}-\\x{ABF9}\\x{FF10}-\\x{FF19}\\x{104A0}-\\x{104A9}\\x{10D30}-\\x{10D39}\\x{11066}-\\x{1106F}\\x{110F0}-\\x{110F9}\\x{11136}-\\x{1113F}\\x{111D0}-\\x{111D9}\\x{112F0}-\\x{112F9}\\x{11450}-\\x{11459}\\x{114D0}-\\x{114D9}\\x{11650}-\\x{11659}\\x{116C0}-\\x{116C9}\\x{11730}-\\x{11739}\\x{118E0}-\\x{118E9}\\x{11950}-\\x{11959}\\x{11C50}-\\x{11C59}\\x{11D50}-\\x{11D59}\\x{11DA0}-\\x{11DA9}\\x{16A60}-\\x{16A69}\\x{16AC0}-\\x{16AC9}\\x{16B50}-\\x{16B59}\\x{1D7CE}-\\x{1D7FF}\\x{1E140}-\\x{1E149}\\x{1E2F0}-\\x{1E2F9}\\x{1E950}-\\x{1E959}\\x{1FBF0}-\\x{1FBF9}\\x{3B}]){0,})(?:[\\x{61}-\\x{7A}\\x{41}-\\x{5A}])";
