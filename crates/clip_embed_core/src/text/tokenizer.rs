@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use tokenizers::Tokenizer;
+use tokenizers::{NormalizerWrapper, PreTokenizerWrapper, Tokenizer};
 
 use super::generic::GenericPath;
 use super::openai::OpenAiPath;
@@ -58,6 +58,7 @@ impl ClipTokenizer {
             },
         };
         let path = if cleanup == TextCleanup::OpenAi {
+            match_pythons_reading(&mut tokenizer).map_err(invalid)?;
             ReadPath::OpenAi(OpenAiPath { start_of_text, end_of_text })
         } else {
             let generic = GenericPath::new(&tokenizer, cleanup).map_err(invalid)?;
@@ -107,5 +108,74 @@ impl ClipTokenizer {
         let real = ids.len();
         ids.resize(self.context_length, self.pad_id);
         Ok((ids, real))
+    }
+}
+
+/// OpenAI's clean-up runs before the tokenizer here, as in Python: ftfy's NFC,
+/// then `html.unescape`, then Python's `lower()`. A `tokenizer.json`
+/// normalizer's own NFC and Lowercase steps would redo them with Rust's
+/// tables and after the unescaping, where Python does not: "<b>e&#769;"
+/// keeps its combining accent in Python (ftfy does not unescape a line with
+/// '<'), and NFC would compose it into another token. So those two steps are
+/// dropped for this family; whitespace collapse stays the tokenizer's.
+///
+/// OpenAI compiles its split pattern with `re.IGNORECASE`, which
+/// `tokenizer.json` files drop. After `lower()` that flag changes exactly two
+/// things (every code point checked with the `regex` module): U+0345 matches
+/// none of the pattern's classes, so it gives no token, and "'ſ" (long s) is
+/// the contraction "'s". Where the file holds OpenAI's pattern, it is
+/// rewritten to read both the same way.
+fn match_pythons_reading(tokenizer: &mut Tokenizer) -> std::result::Result<(), String> {
+    if let Some(normalizer) = tokenizer.get_normalizer() {
+        let mut json = serde_json::to_value(normalizer).map_err(|e| e.to_string())?;
+        let redone = |step: &serde_json::Value| matches!(step["type"].as_str(), Some("NFC" | "Lowercase"));
+        if redone(&json) {
+            tokenizer.with_normalizer(None::<NormalizerWrapper>);
+        } else if let Some(steps) = json.get_mut("normalizers").and_then(serde_json::Value::as_array_mut) {
+            steps.retain(|step| !redone(step));
+            let normalizer: NormalizerWrapper = serde_json::from_value(json).map_err(|e| e.to_string())?;
+            tokenizer.with_normalizer(Some(normalizer));
+        }
+    }
+    if let Some(pre_tokenizer) = tokenizer.get_pre_tokenizer() {
+        let mut json = serde_json::to_value(pre_tokenizer).map_err(|e| e.to_string())?;
+        if rewrite_openai_pattern(&mut json) {
+            let pre_tokenizer: PreTokenizerWrapper = serde_json::from_value(json).map_err(|e| e.to_string())?;
+            tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
+        }
+    }
+    Ok(())
+}
+
+/// OpenAI's split pattern as `tokenizer.json` files write it.
+const OPENAI_SPLIT_PATTERN: &str =
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
+/// The same split as Python's `regex` module makes it with `re.IGNORECASE`, on lower-case text.
+const OPENAI_SPLIT_PATTERN_IGNORING_CASE: &str =
+    r"<\|startoftext\|>|<\|endoftext\|>|'[s\x{17f}]|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}\x{345}]+";
+
+/// Replaces OpenAI's split pattern wherever it stands in a pre-tokenizer's JSON.
+fn rewrite_openai_pattern(json: &mut serde_json::Value) -> bool {
+    match json {
+        serde_json::Value::Object(map) => {
+            let mut rewrote = false;
+            for (key, value) in map.iter_mut() {
+                if key == "Regex" && value.as_str() == Some(OPENAI_SPLIT_PATTERN) {
+                    *value = OPENAI_SPLIT_PATTERN_IGNORING_CASE.into();
+                    rewrote = true;
+                } else {
+                    rewrote |= rewrite_openai_pattern(value);
+                }
+            }
+            rewrote
+        }
+        serde_json::Value::Array(items) => {
+            let mut rewrote = false;
+            for item in items {
+                rewrote |= rewrite_openai_pattern(item);
+            }
+            rewrote
+        }
+        _ => false,
     }
 }
