@@ -26,6 +26,8 @@ cargo clippy --locked --workspace --all-targets --features pg_test -- -D warning
 
 log "core layering: no import cycle, no import up the order of crates/clip_embed_core/src/lib.rs"
 python3 tools/module_graph.py
+log "the ftfy port's generated tables are what ftfy 6.3.1 and CPython give (tools/ftfy_tables.py)"
+"$PY" tools/ftfy_tables.py --check
 
 log "core unit tests (no Postgres)"
 cargo test --locked -p clip_embed_core
