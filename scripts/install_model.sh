@@ -54,4 +54,6 @@ while read -r file; do
 done < <(sed -n 's/^remove: *//p' <<<"$report")
 grep -v '^remove:' <<<"$report" || true
 mv "$staging/$name" "$models/$name"
-echo "installed $models/$name: SELECT clip_embed_text('a photo of a cat', '$name');"
+# The name to call it by: NAME, or NAME:VARIANT when the folder holds only variants.
+first="$(sed -n 's/^model: *//p' <<<"$report" | head -1)"
+echo "installed $models/$name: SELECT clip_embed_text('a photo of a cat', '${first:-$name}');"

@@ -9,8 +9,10 @@ repository's file list, the same way clip_embed tells it from a folder
   hf-clip/siglip  onnx/vision_model{_variant}.onnx, onnx/text_model{_variant}.onnx
                and the JSON configs and tokenizer files at the top
   immich       visual/model.onnx, textual/model.onnx, their JSON files, config.json
-Weights kept beside a graph (`<graph>.onnx_data`, `<graph>.onnx.data`) come
-with it. Downloads go through huggingface_hub (it honours
+Weights kept beside a graph come with it: `<graph>.onnx_data` and
+`<graph>.onnx.data`, and whatever files the fetched graph itself names as
+external data (a graph over protobuf's 2 GiB, such as Immich's
+XLM-Roberta-Large-Vit-B-16Plus text tower, keeps one file per tensor). Downloads go through huggingface_hub (it honours
 HF_ENDPOINT, HF_HOME and HF_TOKEN, shows progress, and resumes a partial file
 on the next run); then scripts/install_model.sh checks the folder with
 clip_embed's own loader and renames it into place, or removes it.
@@ -40,6 +42,38 @@ def fail(message):
 def with_weights(files, graph):
     """`graph` and the external-data files exported beside it (`.onnx_data`, `.onnx.data`)."""
     return [f for f in files if f in (graph, graph + "_data", graph + ".data")]
+
+
+def external_data_files(graph_path, graph_in_repo, files):
+    """The repository paths of the external-data files a downloaded graph names
+    (ONNX's `location`, relative to the graph's folder), or an error message for
+    one that is not a plain path inside that folder or is not in the repository."""
+    import onnx
+
+    model = onnx.load(graph_path, load_external_data=False)
+    locations = set()
+
+    def visit(graph):
+        tensors = list(graph.initializer) + list(graph.sparse_initializer)
+        for node in graph.node:
+            for attribute in node.attribute:
+                tensors += ([attribute.t] if attribute.HasField("t") else []) + list(attribute.tensors)
+                for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                    visit(sub)
+        for tensor in tensors:
+            for sparse_part in ([tensor.values, tensor.indices] if hasattr(tensor, "values") else [tensor]):
+                if sparse_part.data_location == onnx.TensorProto.EXTERNAL:
+                    locations.update(e.value for e in sparse_part.external_data if e.key == "location")
+
+    visit(model.graph)
+    folder = os.path.dirname(graph_in_repo)
+    wanted = []
+    for location in sorted(locations):
+        path = os.path.normpath(os.path.join(folder, location))
+        if os.path.isabs(location) or path.startswith("..") or path not in files:
+            return None, f"{graph_in_repo} keeps weights in \"{location}\", which the repository does not hold"
+        wanted.append(path)
+    return wanted, None
 
 
 def hf_variants(files):
@@ -107,7 +141,12 @@ def main():
     staging = tempfile.mkdtemp(prefix="clip_embed_get_model.")
     try:
         folder = os.path.join(staging, "model")
-        for path in sorted(set(wanted)):
+        pending, fetched = sorted(set(wanted)), set()
+        while pending:
+            path = pending.pop(0)
+            if path in fetched:
+                continue
+            fetched.add(path)
             try:
                 cached = hf_hub_download(args.repo, path, revision=args.revision)
             except EntryNotFoundError:
@@ -117,9 +156,26 @@ def main():
             target = os.path.join(folder, path)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(cached, target)
+            if path.endswith(".onnx"):
+                try:
+                    extra, problem = external_data_files(target, path, files)
+                except Exception as e:  # noqa: BLE001 - a graph onnx cannot parse: the loader says why later
+                    extra, problem = [], None
+                    print(f"get_model: could not read {path}'s external-data list: {e}", file=sys.stderr)
+                if problem:
+                    fail(f"{args.repo}: {problem}")
+                new = [p for p in extra if p not in fetched]
+                if new:
+                    print(f"{path}: {len(new)} external-data files", file=sys.stderr)
+                pending += new
         install = subprocess.run(["bash", os.path.join(HERE, "..", "scripts", "install_model.sh"), folder, args.name])
         if install.returncode != 0:
             sys.exit(install.returncode)
+        from huggingface_hub import constants
+        cached_bytes = sum(os.path.getsize(os.path.join(folder, p)) for p in fetched)
+        print(f"the download ({cached_bytes / 1e6:.0f} MB) stays in huggingface_hub's cache, "
+              f"{constants.HF_HUB_CACHE}, for a later run; remove it with "
+              f"`hf cache delete` or rm -r that folder's models--{args.repo.replace('/', '--')}", file=sys.stderr)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -2,10 +2,12 @@
 (hub_standin.py, reached through HF_ENDPOINT), serving the generated test
 model folders as repositories. Checks: each family installs with only the
 files it needs (one variant), byte for byte; an interrupted download fails with
-a clear message and the next run resumes it (a Range request); a repository
-that is not there, a folder of no known family, a missing variant, a file the
-repository lists but does not serve, and a folder missing a file the family
-needs are refused with the reason, and nothing is left installed or staged.
+a clear message and the next run resumes it (a Range request); a graph's
+external-data files (one per tensor, as Immich's XLM-R text tower keeps them)
+come with it; a repository that is not there, a folder of no known family, a
+missing variant, a file the repository lists but does not serve, a graph naming
+weights the repository lacks, and a folder missing a file the family needs are
+refused with the reason, and nothing is left installed or staged.
 Usage: test_get_model.py --models DIR (the generated test models)
 """
 
@@ -36,6 +38,18 @@ def main():
         with open(os.path.join(nofamily, name), "w") as f:
             f.write("{}\n")
     m = args.models
+    # Immich's multilingual layout with its text tower's weights in one file per
+    # tensor beside textual/model.onnx (the form of a graph over protobuf's 2 GiB).
+    import onnx
+    split = os.path.join(work, "immich-split")
+    shutil.copytree(f"{m}/immich-multilingual", split)
+    graph = os.path.join(split, "textual", "model.onnx")
+    onnx.save_model(onnx.load(graph), graph, save_as_external_data=True, all_tensors_to_one_file=False,
+                    size_threshold=1024)
+    split_files = sorted(f for f in os.listdir(os.path.dirname(graph)) if "." not in f)
+    split_missing = os.path.join(work, "immich-split-missing")
+    shutil.copytree(split, split_missing)
+    os.remove(os.path.join(split_missing, "textual", split_files[0]))
     hub = Hub(
         {
             "test/hf-clip": f"{m}/hf-clip",
@@ -44,6 +58,8 @@ def main():
             "test/hf-no-preprocessor": f"{m}/hf-no-preprocessor",
             "test/no-family": nofamily,
             "test/hf-hidden": f"{m}/hf-clip",
+            "test/immich-split": split,
+            "test/immich-split-missing": split_missing,
         },
         cut_once={"onnx/text_model.onnx": 11 << 20},  # past huggingface_hub's first 10 MiB chunk
     )
@@ -94,6 +110,12 @@ def main():
           code == 0 and "model:          hfq:quantized" in out and os.path.isdir(q_dir)
           and [f for f in tree(q_dir) if f.startswith("onnx/")]
           == ["onnx/text_model_quantized.onnx", "onnx/vision_model_quantized.onnx"], f"{code} {err[-500:]}")
+    check("... and the example it prints names hfq:quantized", "clip_embed_text('a photo of a cat', 'hfq:quantized')"
+          in out, out[-300:])
+    asked = len(hub.requests)
+    code, out, err = get("test/hf-clip", "hfq", "--variant", "fp16")
+    check("a name that exists is refused before anything is fetched",
+          code == 1 and "exists; pick a new name" in err and len(hub.requests) == asked, f"{code} {err[-300:]}")
 
     for repo, name, layout in (("test/immich-clip", "im", "immich-clip"), ("test/bare-export", "oa", "openai")):
         code, out, err = get(repo, name)
@@ -102,6 +124,12 @@ def main():
         check(f"{layout}: installs, byte for byte", code == 0 and f"layout:         {layout}" in out
               and tree(folder) == tree(source) and same_files(folder, source, tree(source)), f"{code} {err[-500:]}")
 
+    code, out, err = get("test/immich-split", "ims")
+    folder = os.path.join(models, "ims")
+    check(f"external data in {len(split_files)} per-tensor files: fetched and installed, byte for byte",
+          code == 0 and len(split_files) > 10 and tree(folder) == tree(split)
+          and same_files(folder, split, tree(split)), f"{code} {err[-500:]}")
+
     refusals = [
         (("test/no-such-repo", "x1"), "no repository \"test/no-such-repo\""),
         (("test/no-family", "x2"), "no CLIP layout clip_embed knows"),
@@ -109,6 +137,8 @@ def main():
          "no variant \"q2\" here (variants: fp32, bnb4, fp16, int8, q4, q4f16, quantized, uint8)"),
         (("test/bare-export", "x4", "--variant", "fp16"), "--variant fp16 does not apply"),
         (("test/hf-no-preprocessor", "x5"), "preprocessor_config.json"),
+        (("test/immich-split-missing", "x7"),
+         f"textual/model.onnx keeps weights in \"{split_files[0]}\", which the repository does not hold"),
     ]
     hub.hidden.add("onnx/vision_model_fp16.onnx")
     refusals.append((("test/hf-hidden", "x6", "--variant", "fp16"), "lists \"onnx/vision_model_fp16.onnx\" but does not serve it"))
@@ -117,7 +147,7 @@ def main():
         check(f"refused: {' '.join(argv)}", code != 0 and expected in err and not os.path.exists(
             os.path.join(models, argv[1])), f"{code} {err[-600:]}")
 
-    check("nothing else in the model directory", sorted(os.listdir(models)) == ["hf", "hfq", "im", "oa", "tokenizer.json"],
+    check("nothing else in the model directory", sorted(os.listdir(models)) == ["hf", "hfq", "im", "ims", "oa", "tokenizer.json"],
           str(sorted(os.listdir(models))))
     leftovers = [f for f in os.listdir(tmp) if f.startswith("clip_embed_get_model.")]
     check("no staging folder left", leftovers == [], str(os.listdir(tmp)))

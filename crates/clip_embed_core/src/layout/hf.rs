@@ -63,6 +63,13 @@ pub(super) struct Flavour {
     /// The keys of `config.json` that state the embedding width, first found wins.
     pub embed_dim_keys: &'static [&'static str],
     pub logits: Logits,
+    /// `CLIPImageProcessor`'s readings of an older `preprocessor_config.json`
+    /// (openai/clip-vit-base-patch32's own: `"size": 224`, `"crop_size": 224`):
+    /// a plain-number `size` is the shortest edge (transformers' `get_size_dict`
+    /// with `default_to_square=False`), not a square to squash to, and
+    /// `do_center_crop` is on unless the file says otherwise. SigLIP's
+    /// processor has neither reading (it squashes to `size`).
+    pub clip_image_processor: bool,
 }
 
 const CLIP: Flavour = Flavour {
@@ -75,6 +82,7 @@ const CLIP: Flavour = Flavour {
     // config.json states only logit_scale_init_value (2.6592, the value before
     // training), not the trained scale.
     logits: Logits { scoring: Scoring::Softmax, scale: DEFAULT_LOGIT_SCALE, bias: 0.0, source: "default" },
+    clip_image_processor: true,
 };
 
 /// Whether `dir` holds an `onnx/` folder of vision or text graphs.
@@ -146,7 +154,7 @@ pub(super) fn describe(dir: &Path, variant: &str, flavour: &Flavour) -> Result<L
     let embed_dim = stated_dims.into_iter().flatten().next();
     let context_length = config.uint("text_config/max_position_embeddings", 2..=4096)?;
     let config_image_size = config.square("vision_config/image_size")?;
-    let image = image_recipe(&preprocessor)?;
+    let image = image_recipe(&preprocessor, flavour.clip_image_processor)?;
     if let (Some(a), Some(b)) = (config_image_size, image.size) {
         if a != b {
             return Err(Error::InvalidModel(format!(
@@ -203,7 +211,7 @@ pub(super) fn pad_token_of(config: &Config) -> Result<Option<String>> {
 }
 
 /// `CLIPImageProcessor`'s or `SiglipImageProcessor`'s settings as a recipe.
-fn image_recipe(preprocessor: &Config) -> Result<ImageRecipe> {
+fn image_recipe(preprocessor: &Config, clip_image_processor: bool) -> Result<ImageRecipe> {
     let flag = |key: &str, default: bool| preprocessor.get(key).and_then(|v| v.as_bool()).unwrap_or(default);
     if !flag("do_resize", true) {
         return Err(preprocessor.invalid("do_resize false is not supported (the graph takes a fixed size)"));
@@ -229,8 +237,14 @@ fn image_recipe(preprocessor: &Config) -> Result<ImageRecipe> {
     } else {
         ([0.0; 3], [1.0; 3])
     };
-    let shortest = preprocessor.uint("size/shortest_edge", 1..=4096)?.map(|s| s as u32);
-    let crop = if flag("do_center_crop", false) { preprocessor.square("crop_size")? } else { None };
+    let plain_size = preprocessor.get("size").is_some_and(|size| size.is_number());
+    let shortest = if clip_image_processor && plain_size {
+        preprocessor.uint("size", 1..=4096)?
+    } else {
+        preprocessor.uint("size/shortest_edge", 1..=4096)?
+    }
+    .map(|s| s as u32);
+    let crop = if flag("do_center_crop", clip_image_processor) { preprocessor.square("crop_size")? } else { None };
     let (size, resize) = match (shortest, crop) {
         (Some(shortest), Some(crop)) if crop <= shortest => {
             (crop, Resize::ShortestThenCrop { shortest: Some(shortest), rounding: Rounding::Transformers })

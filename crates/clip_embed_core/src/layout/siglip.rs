@@ -47,6 +47,7 @@ const HF: hf::Flavour = hf::Flavour {
     // SigLIP has no projection: its embedding is the towers' hidden size.
     embed_dim_keys: &["text_config/hidden_size"],
     logits: Logits { scoring: Scoring::Sigmoid, scale: DEFAULT_SCALE, bias: DEFAULT_BIAS, source: "default" },
+    clip_image_processor: false,
 };
 
 /// Immich's open_clip form.

@@ -71,6 +71,27 @@ fn hf_clip_reads_transformers_configs_and_lists_variants() {
 }
 
 #[test]
+fn hf_clip_reads_the_older_plain_number_sizes_as_transformers_does() {
+    // openai/clip-vit-base-patch32's own preprocessor_config.json: CLIPImageProcessor
+    // reads "size": 224 as the shortest edge, then centre-crops 224 (transformers
+    // 4.57.1: CLIPImageProcessor(size=224).size == {"shortest_edge": 224}).
+    let preprocessor = r#"{"crop_size": 224, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+      "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+      "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224}"#;
+    let folder = hf_folder("hf-old", r#"{"model_type": "clip"}"#, preprocessor);
+    let layout = folder.describe("").unwrap();
+    assert_eq!(layout.image.size, Some(224));
+    assert_eq!(layout.image.resize, Resize::ShortestThenCrop { shortest: Some(224), rounding: Rounding::Transformers });
+    // do_center_crop is CLIPImageProcessor's default: a file that leaves it out still crops.
+    let folder = hf_folder("hf-old-default-crop", r#"{"model_type": "clip"}"#, r#"{"size": 256, "crop_size": 224}"#);
+    let layout = folder.describe("").unwrap();
+    assert_eq!(
+        (layout.image.size, layout.image.resize),
+        (Some(224), Resize::ShortestThenCrop { shortest: Some(256), rounding: Rounding::Transformers })
+    );
+}
+
+#[test]
 fn hf_siglip_is_told_apart_by_model_type() {
     let preprocessor = r#"{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 2,
       "size": {"height": 256, "width": 256}}"#;
