@@ -10,6 +10,7 @@
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
 #                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster)
 #                                    12. the SQL examples of README.md and docs/*.md, verbatim
+#                                    13. PostgreSQL 18: pg_regress and the README's SQL on that major
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -165,7 +166,13 @@ log "hostile: attacks by an ordinary role, faults and a crowd, on a cluster of i
 log "README.md and docs/*.md SQL examples, verbatim"
 "$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md docs/*.md
 
+log "PostgreSQL 18 (scripts/pg_major.sh builds it from Debian's source): this tree built for it, pg_regress and the README's SQL on a cluster of that major"
+pg18_config="$(bash scripts/pg_major.sh 18)"
+PGRX_PG_CONFIG_PATH="$pg18_config" cargo pgrx install --pg-config "$pg18_config" --no-default-features --features pg18 \
+  >/dev/null
+PG_CONFIG="$pg18_config" bash tests/pg_major_regress.sh regress18 28818
+
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
-# install_model + get_model, standby, hostile, README.
-echo "stages: 11 passed, 0 failed"
+# install_model + get_model, standby, hostile, README, PostgreSQL 18.
+echo "stages: 12 passed, 0 failed"

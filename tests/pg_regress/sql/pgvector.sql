@@ -26,12 +26,15 @@ FROM photos p1;
 RESET enable_seqscan;
 -- PARALLEL SAFE for real: a parallel worker loads its own sessions and gives
 -- the same vectors as this backend.
-SET force_parallel_mode = on;
+-- debug_parallel_query since PostgreSQL 16; force_parallel_mode before.
+DO $$ BEGIN PERFORM set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+  THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', false); END $$;
 SET parallel_setup_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SELECT regress_plan($$SELECT count(*) FROM photos WHERE clip_embed_image(data)::vector = emb$$);
 SELECT count(*) AS same_in_worker FROM photos WHERE clip_embed_image(data)::vector = emb;
-RESET force_parallel_mode;
+DO $$ BEGIN PERFORM set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+  THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'off', false); END $$;
 RESET parallel_setup_cost;
 RESET min_parallel_table_scan_size;
 -- clip_similarity agrees with pgvector's cosine distance.
