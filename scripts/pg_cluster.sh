@@ -39,6 +39,8 @@ start)
     echo "shared_buffers = 128MB"
     echo "fsync = off"
     if [ -n "$model_dir" ]; then echo "clip_embed.model_dir = '$model_dir'"; fi
+    # Extra settings for one test's clusters (tests/citus/citus.py: Citus), one per line.
+    if [ -n "${PG_CLUSTER_CONF:-}" ]; then printf '%s\n' "$PG_CLUSTER_CONF"; fi
   } | as_postgres tee "$data/postgresql.auto.conf" >/dev/null
   # A running one is stopped and started again (pg_ctl restart would drop the server log).
   if as_postgres "$PG_BINDIR/pg_ctl" -D "$data" status >/dev/null 2>&1; then

@@ -10,7 +10,8 @@
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
 #                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster)
 #                                    12. the SQL examples of README.md and docs/*.md, verbatim
-#                                    13. PostgreSQL 18: pg_regress and the README's SQL on that major
+#                                    13. Citus: generated column, HNSW and k-NN on shards, the surprises
+#                                    14. PostgreSQL 18: pg_regress and the README's SQL on that major
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -163,6 +164,11 @@ log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
 log "hostile: attacks by an ordinary role, faults and a crowd, on a cluster of its own under ulimit -v"
 "$PY" tests/hostile/hostile.py --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
 
+log "Citus 13.2.2 (scripts/citus.sh builds it from ../shared/vendor): a coordinator and two workers, 4 shards"
+bash scripts/citus.sh
+"$PY" tools/make_samples.py --out "$CLIP_EMBED_HOME/samples" >/dev/null
+"$PY" tests/citus/citus.py --home "$CLIP_EMBED_HOME" --samples "$CLIP_EMBED_HOME/samples"
+
 log "README.md and docs/*.md SQL examples, verbatim"
 "$PY" tests/readme_examples.py --host "$CLIP_EMBED_HOME/regress/socket" --port "$REGRESS_PORT" README.md docs/*.md
 
@@ -174,5 +180,5 @@ PG_CONFIG="$pg18_config" bash tests/pg_major_regress.sh regress18 28818
 
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
-# install_model + get_model, standby, hostile, README, PostgreSQL 18.
-echo "stages: 12 passed, 0 failed"
+# install_model + get_model, standby, hostile, Citus, README, PostgreSQL 18.
+echo "stages: 13 passed, 0 failed"
