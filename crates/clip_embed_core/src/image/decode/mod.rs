@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 pub use crate::image::limits::ImageLimits;
 use crate::image::limits::{check_pixels, decode_budget, OUTPUT_BYTES_PER_PIXEL};
 
+mod bmp;
 pub mod jpeg;
 mod libtiff;
 
@@ -78,7 +79,9 @@ pub fn check_encoded(bytes: &[u8], limits: &ImageLimits) -> Result<ImageFormat> 
 /// and B = `clip_embed.max_image_bytes` bytes (besides the B bytes of input
 /// the caller holds): the decoder's buffers are at most [`decode_budget`] =
 /// 12 P + 64 MiB, each path checked before it allocates:
-/// * `image` crate (PNG, WebP, GIF, BMP, TIFF): one output buffer in the
+/// * BMP (OpenCV's reader, ported): the 3 P RGB output, made after the
+///   header and, for uncompressed files, every row's bytes are checked;
+/// * `image` crate (PNG, WebP, GIF, TIFF): one output buffer in the
 ///   decoder's layout, at most 8 P (16-bit RGBA), converted to RGB in place
 ///   (no second full copy), plus the decoder's own allocations, capped by
 ///   `image::Limits::max_alloc` at the budget less that output (TIFF's whole
@@ -166,6 +169,9 @@ fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelChe
         let orientation = decoder(Cursor::new(bytes), format, limits).and_then(|mut d| d.orientation()).ok();
         poll(cancel)?;
         (jpeg::decode(bytes, limits, cancel)?, orientation)
+    } else if format == ImageFormat::Bmp {
+        // OpenCV's reader, not the `image` crate's: see bmp.rs for where they differ.
+        (bmp::decode(bytes, limits, cancel)?, None)
     } else if format == ImageFormat::Tiff && tiff_compression(bytes).is_some_and(|c| c == 6 || c == 7) {
         // JPEG-compressed TIFF: the tiff crate hands each strip to zune-jpeg,
         // which decodes whatever frame the strip declares (up to 65535^2), with
