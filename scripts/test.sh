@@ -30,6 +30,8 @@ log "core layering: no import cycle, no import up the order of crates/clip_embed
 python3 tools/module_graph.py
 log "the ftfy port's generated tables are what ftfy 6.3.1 and CPython give (tools/ftfy_tables.py)"
 "$PY" tools/ftfy_tables.py --check
+log "the BMP fixture is what OpenCV 4.10's imdecode gives (tools/bmp_cases.py)"
+OPENCV_LOG_LEVEL=SILENT "$PY" tools/bmp_cases.py --check
 
 log "core unit tests (no Postgres)"
 cargo test --locked -p clip_embed_core
