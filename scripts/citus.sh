@@ -7,7 +7,13 @@
 # that name (src/include/pg_version_compat.h); Citus's copy is renamed.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 version=13.2.2
-tarball="${CITUS_TARBALL:-$REPO_ROOT/../shared/vendor/citus-$version.tar.gz}"
+# ../shared/vendor beside the clone (the workspace's layout); /work/shared/vendor
+# for a clone made elsewhere on the same machine.
+tarball="${CITUS_TARBALL:-}"
+for candidate in "$REPO_ROOT/../shared/vendor" /work/shared/vendor; do
+  [ -n "$tarball" ] || [ ! -f "$candidate/citus-$version.tar.gz" ] || tarball="$candidate/citus-$version.tar.gz"
+done
+tarball="${tarball:-$REPO_ROOT/../shared/vendor/citus-$version.tar.gz}"
 if [ -f "$(pg_pkglibdir)/citus.so" ] && grep -qs "default_version = '13.2" "$(pg_sharedir)/extension/citus.control"; then
   exit 0
 fi
