@@ -8,7 +8,8 @@
 //! * alpha is dropped without compositing, palettes and greyscale expand to RGB;
 //! * 16-bit PNG samples keep their high byte (libpng's `strip_16`);
 //! * TIFF goes through libtiff's RGBA interface: unassociated alpha is
-//!   premultiplied (`(c * a + 127) / 255`) before it is dropped, 16-bit RGB
+//!   premultiplied (`(c * a + 127) / 255`) before it is dropped (associated
+//!   and unspecified alpha are dropped as they are), 16-bit RGB
 //!   rounds (`(v * 255 + 32767) / 65535`), 16-bit grey keeps the high byte;
 //! * CMYK JPEGs convert with OpenCV's own formula on libjpeg's raw samples;
 //! * libjpeg's warnings ("extraneous bytes before marker", a truncated scan)
@@ -200,9 +201,9 @@ fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelChe
         // which decodes whatever frame the strip declares (up to 65535^2), with
         // no work bound and no cancel; libtiff's path walks every strip against
         // the JPEG work budget first, and is OpenCV's own reader.
-        // Tiled and planar: the tiff crate 0.11.3 panics on 8-bit ones
-        // (`expand_chunk`) and refuses uncompressed 16-bit ones, all 12 such
-        // cases of tests/data/tiff_cases.json; libtiff reads them as OpenCV does.
+        // Tiled and planar: the tiff crate 0.11.3 panics (`expand_chunk`) on
+        // all 17 such files of tests/data/tiff_cases.json, 8- and 16-bit, raw
+        // and LZW; libtiff reads them as OpenCV does.
         let (image, stored) = libtiff::decode(bytes, limits, cancel)?;
         (image, Orientation::from_exif(stored.clamp(1, 8) as u8))
     } else {
