@@ -9,12 +9,13 @@ or {"width", "height", "rgb": hex}}]. The files are written here byte by byte
 32x32 tiles and 8-row strips both end part-filled. Not here, as we do not
 match OpenCV there: 16-bit greyscale tiles that end part-filled (OpenCV's
 16-bit tile path steps rows by the part's width, not the tile's, and reads
-padding), and uncompressed tiles of under 1024 bytes a plane, which
-imdecode refuses (libtiff's unmapped reads round its buffer to 1024 bytes and
-then find the byte count wrong). Run with the reference venv:
+padding), and uncompressed tiles whose size a plane is not a multiple of 1024
+bytes, which imdecode refuses (libtiff's unmapped reads round its buffer up to
+1024 bytes, then find the byte count wrong). Run with the reference venv:
     /var/tmp/clip_embed/venv/bin/python tools/tiff_cases.py [--check]
 """
 
+import io
 import json
 import struct
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import tifffile
 
 OUT = Path(__file__).resolve().parent.parent / "crates/clip_embed_core/tests/data/tiff_cases.json"
 RNG = np.random.default_rng(1818)
@@ -71,10 +73,13 @@ def lzw(data):
     return bytes(out)
 
 
-def tiff(pixels, order="<", planar=False, tiled=False, compress=False, extra=None, photometric=2):
-    """A one-image TIFF of `pixels` (H x W x S, uint8 or uint16), written as asked."""
+def tiff(pixels, order="<", planar=False, tiled=False, compress=False, extra=None, photometric=2, predictor=False):
+    """A one-image TIFF of `pixels` (H x W x S, uint8 or uint16), written as asked
+    (`predictor`: horizontal differencing, Predictor = 2, on whole rows of strips)."""
     height, width, spp = pixels.shape
     bits = pixels.dtype.itemsize * 8
+    if predictor:
+        pixels = np.concatenate([pixels[:, :1], np.diff(pixels, axis=1)], axis=1)
     data = pixels.astype(pixels.dtype.newbyteorder(order))
     planes = [data[:, :, s : s + 1] for s in range(spp)] if planar else [data]
     chunks = []
@@ -110,6 +115,8 @@ def tiff(pixels, order="<", planar=False, tiled=False, compress=False, extra=Non
         entries += [(273, 4, offsets), (278, 4, [ROWS]), (279, 4, [len(c) for c in chunks])]
     if extra is not None:
         entries.append((338, 3, [extra]))
+    if predictor:
+        entries.append((317, 3, [2]))
     entries.sort()
     # Values over 4 bytes go after the IFD.
     ifd_at = len(body)
@@ -158,11 +165,24 @@ def cases():
                     if bits == 8 and order == ">" and (extra != 1 or planar):
                         continue
                     out.append((f"rgba{bits} {label} {kind} {layout}", tiff(rgba, order, planar, tiled, compress, extra)))
+            out.append((f"rgb{bits} {label} strips chunky lzw predictor", tiff(rgb, order, compress=True, predictor=True)))
         grey = noise(1, dtype)
         for order, label in (("<", "II"), (">", "MM")):
             out.append((f"grey{bits} {label} strips", tiff(grey, order, photometric=1)))
             if bits == 8:
                 out.append((f"grey{bits} {label} tiled lzw", tiff(grey, order, tiled=True, compress=True, photometric=1)))
+    # What tifffile writes (one strip, its own tag order), as the issue measured them.
+    rgb16, rgba16 = noise(3, np.uint16), noise(4, np.uint16)
+    for order, label in (("<", "II"), (">", "MM")):
+        for planar in (False, True):
+            arrangement = "planar" if planar else "chunky"
+            for data, kw in ((rgb16, {}), (rgba16, {"extrasamples": ["assocalpha"]})):
+                buf = io.BytesIO()
+                pixels = data.transpose(2, 0, 1) if planar else data
+                config = "separate" if planar else "contig"
+                tifffile.imwrite(buf, pixels, photometric="rgb", planarconfig=config, byteorder=order, **kw)
+                kind = "rgba16 associated" if kw else "rgb16"
+                out.append((f"tifffile {kind} {label} {arrangement}", buf.getvalue()))
     # LZW checked against the data it encodes (OpenCV reads it back exactly).
     sample = noise(3, np.uint8)
     back = cv2.imdecode(np.frombuffer(tiff(sample, compress=True), np.uint8), cv2.IMREAD_COLOR)
