@@ -165,6 +165,7 @@ def cases():
                     if bits == 8 and order == ">" and (extra != 1 or planar):
                         continue
                     out.append((f"rgba{bits} {label} {kind} {layout}", tiff(rgba, order, planar, tiled, compress, extra)))
+            out.append((f"rgba{bits} {label} no ExtraSamples strips chunky", tiff(rgba, order)))
             out.append((f"rgb{bits} {label} strips chunky lzw predictor", tiff(rgb, order, compress=True, predictor=True)))
         grey = noise(1, dtype)
         for order, label in (("<", "II"), (">", "MM")):
