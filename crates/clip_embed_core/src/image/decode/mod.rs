@@ -430,8 +430,9 @@ fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, 
 /// associated or ignores. OpenCV then drops the alpha. So for those the alpha
 /// samples are made opaque, and [`to_rgb_in_place`]'s premultiply leaves the
 /// colour as it is: (c * 255 + 127) / 255 = c, and 65535 rounds to 255. Before
-/// this, an associated-alpha RGBA TIFF (8- or 16-bit) was premultiplied twice,
-/// off by up to 252 of 255 from OpenCV (tests/data/tiff_cases.json).
+/// this, an RGBA TIFF (8- or 16-bit) with associated or undeclared alpha was
+/// premultiplied, off by up to 252 of 255 from OpenCV: 15 files of
+/// tests/data/tiff_cases.json.
 fn make_alpha_opaque(buf: &mut [u8], color: ColorType) {
     match color {
         ColorType::Rgba8 => buf.chunks_exact_mut(4).for_each(|p| p[3] = u8::MAX),
