@@ -32,6 +32,8 @@ log "the ftfy port's generated tables are what ftfy 6.3.1 and CPython give (tool
 "$PY" tools/ftfy_tables.py --check
 log "the BMP fixture is what OpenCV 4.10's imdecode gives (tools/bmp_cases.py)"
 OPENCV_LOG_LEVEL=SILENT "$PY" tools/bmp_cases.py --check
+log "the TIFF fixture is what OpenCV 4.10's imdecode gives (tools/tiff_cases.py)"
+OPENCV_LOG_LEVEL=SILENT "$PY" tools/tiff_cases.py --check
 
 log "core unit tests (no Postgres)"
 cargo test --locked -p clip_embed_core

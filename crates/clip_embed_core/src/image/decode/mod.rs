@@ -8,7 +8,8 @@
 //! * alpha is dropped without compositing, palettes and greyscale expand to RGB;
 //! * 16-bit PNG samples keep their high byte (libpng's `strip_16`);
 //! * TIFF goes through libtiff's RGBA interface: unassociated alpha is
-//!   premultiplied (`(c * a + 127) / 255`) before it is dropped, 16-bit RGB
+//!   premultiplied (`(c * a + 127) / 255`) before it is dropped (associated
+//!   and unspecified alpha are dropped as they are), 16-bit RGB
 //!   rounds (`(v * 255 + 32767) / 65535`), 16-bit grey keeps the high byte;
 //! * CMYK JPEGs convert with OpenCV's own formula on libjpeg's raw samples;
 //! * libjpeg's warnings ("extraneous bytes before marker", a truncated scan)
@@ -129,10 +130,12 @@ pub fn decode_rgb_cancellable(bytes: &[u8], limits: &ImageLimits, cancel: Option
     Ok(image)
 }
 
-/// The Compression tag (259) of a TIFF's first image, read from its header
-/// and first IFD (classic or BigTIFF, either byte order); None where they do
-/// not parse.
-fn tiff_compression(bytes: &[u8]) -> Option<u16> {
+/// The first value of `tag` (SHORT or LONG) in a TIFF's first image, read
+/// from its header and first IFD (classic or BigTIFF, either byte order); None
+/// where the tag is absent or they do not parse. Enough to route a TIFF before
+/// a decoder sees it: Compression (259), PlanarConfiguration (284), TileWidth
+/// (322), ExtraSamples (338).
+fn tiff_tag(bytes: &[u8], tag: u16) -> Option<u32> {
     let little = match bytes.get(..2)? {
         b"II" => true,
         b"MM" => false,
@@ -153,12 +156,30 @@ fn tiff_compression(bytes: &[u8]) -> Option<u16> {
     };
     let ifd = usize::try_from(ifd).ok()?;
     let entries = read(ifd, count_len)?.min(4096) as usize;
-    (0..entries).find_map(|i| {
-        let entry = ifd + count_len + i * entry_len;
-        // A SHORT value sits in the first two bytes of the value field.
-        let value_at = entry + if count_len == 2 { 8 } else { 12 };
-        (read(entry, 2)? == 259).then(|| read(value_at, 2).map(|c| c as u16)).flatten()
-    })
+    // Classic entries: tag, type, 4-byte count, 4-byte value; BigTIFF: 8 and 8.
+    let field_len = if count_len == 2 { 4 } else { 8 };
+    (0..entries)
+        .find_map(|i| {
+            let entry = ifd + count_len + i * entry_len;
+            if read(entry, 2)? != u64::from(tag) {
+                return None;
+            }
+            let size = match read(entry + 2, 2)? {
+                3 => 2, // SHORT
+                4 => 4, // LONG
+                _ => return Some(None),
+            };
+            let count = read(entry + 4, field_len)?;
+            let value_at = entry + 4 + field_len;
+            // Values that fit sit in the value field, first value first; others at its offset.
+            let at = if count.saturating_mul(size as u64) <= field_len as u64 {
+                value_at
+            } else {
+                usize::try_from(read(value_at, field_len)?).ok()?
+            };
+            Some(read(at, size).map(|v| v as u32))
+        })
+        .flatten()
 }
 
 fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<RgbImage> {
@@ -172,11 +193,17 @@ fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelChe
     } else if format == ImageFormat::Bmp {
         // OpenCV's reader, not the `image` crate's: see bmp.rs for where they differ.
         (bmp::decode(bytes, limits, cancel)?, None)
-    } else if format == ImageFormat::Tiff && tiff_compression(bytes).is_some_and(|c| c == 6 || c == 7) {
+    } else if format == ImageFormat::Tiff
+        && (tiff_tag(bytes, 259).is_some_and(|c| c == 6 || c == 7)
+            || (tiff_tag(bytes, 322).is_some() && tiff_tag(bytes, 284) == Some(2)))
+    {
         // JPEG-compressed TIFF: the tiff crate hands each strip to zune-jpeg,
         // which decodes whatever frame the strip declares (up to 65535^2), with
         // no work bound and no cancel; libtiff's path walks every strip against
         // the JPEG work budget first, and is OpenCV's own reader.
+        // Tiled and planar: the tiff crate 0.11.3 panics (`expand_chunk`) on
+        // all 17 such files of tests/data/tiff_cases.json, 8- and 16-bit, raw
+        // and LZW; libtiff reads them as OpenCV does.
         let (image, stored) = libtiff::decode(bytes, limits, cancel)?;
         (image, Orientation::from_exif(stored.clamp(1, 8) as u8))
     } else {
@@ -222,6 +249,7 @@ fn decode_polled(
     format: ImageFormat,
     limits: &ImageLimits,
 ) -> Result<(RgbImage, Option<Orientation>)> {
+    let bytes = reader.bytes;
     let mut decoder = decoder(reader, format, limits).map_err(|e| corrupt(format, e))?;
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, limits)?;
@@ -245,6 +273,9 @@ fn decode_polled(
     let size = usize::try_from(output).map_err(|_| Error::LimitExceeded("decoded image too large".into()))?;
     let mut buffer = vec![0u8; size];
     decoder.read_image(&mut buffer).map_err(|e| corrupt(format, e))?;
+    if format == ImageFormat::Tiff && tiff_tag(bytes, 338) != Some(2) {
+        make_alpha_opaque(&mut buffer, color);
+    }
     let rgb = to_rgb_in_place(buffer, width, height, color, format == ImageFormat::Tiff)?;
     Ok((rgb, orientation))
 }
@@ -393,6 +424,23 @@ fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, 
     RgbImage::from_raw(width, height, buf).ok_or_else(wrong_size)
 }
 
+/// libtiff's RGBA interface premultiplies colour by alpha only where
+/// ExtraSamples says the alpha is unassociated (2); associated alpha (1) is
+/// already in the colour, and unspecified (0, or no tag) libtiff takes as
+/// associated or ignores. OpenCV then drops the alpha. So for those the alpha
+/// samples are made opaque, and [`to_rgb_in_place`]'s premultiply leaves the
+/// colour as it is: (c * 255 + 127) / 255 = c, and 65535 rounds to 255. Before
+/// this, an RGBA TIFF (8- or 16-bit) with associated or undeclared alpha was
+/// premultiplied, off by up to 252 of 255 from OpenCV: 15 files of
+/// tests/data/tiff_cases.json.
+fn make_alpha_opaque(buf: &mut [u8], color: ColorType) {
+    match color {
+        ColorType::Rgba8 => buf.chunks_exact_mut(4).for_each(|p| p[3] = u8::MAX),
+        ColorType::Rgba16 => buf.chunks_exact_mut(8).for_each(|p| p[6..8].copy_from_slice(&u16::MAX.to_ne_bytes())),
+        _ => {}
+    }
+}
+
 /// Sample `i` of a native-endian 16-bit pixel.
 fn u16_at(p: &[u8], i: usize) -> u16 {
     u16::from_ne_bytes([p[2 * i], p[2 * i + 1]])
@@ -436,21 +484,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_compression_tag_is_read_from_the_first_ifd() {
+    fn tags_are_read_from_the_first_ifd() {
         // Classic little-endian: one entry, Compression (259) SHORT = 7 (JPEG).
         let classic =
             [b"II\x2a\x00\x08\x00\x00\x00\x01\x00".as_slice(), b"\x03\x01\x03\x00\x01\x00\x00\x00\x07\x00\x00\x00"]
                 .concat();
-        assert_eq!(tiff_compression(&classic), Some(7));
+        assert_eq!(tiff_tag(&classic, 259), Some(7));
+        assert_eq!(tiff_tag(&classic, 284), None, "absent");
         // BigTIFF big-endian: ImageWidth, then Compression = 1.
         let mut big = b"MM\x00\x2b\x00\x08\x00\x00".to_vec();
         big.extend_from_slice(&16u64.to_be_bytes());
         big.extend_from_slice(&2u64.to_be_bytes());
         big.extend_from_slice(&[0x01, 0x00, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 64, 0, 0, 0, 0]);
         big.extend_from_slice(&[0x01, 0x03, 0x00, 0x03, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(tiff_compression(&big), Some(1));
-        assert_eq!(tiff_compression(b"II\x2a\x00\xff\xff\xff\xff"), None, "an IFD past the end");
-        assert_eq!(tiff_compression(&classic[..12]), None);
+        assert_eq!(tiff_tag(&big, 259), Some(1));
+        assert_eq!(tiff_tag(&big, 256), Some(64), "a LONG, big-endian");
+        assert_eq!(tiff_tag(b"II\x2a\x00\xff\xff\xff\xff", 259), None, "an IFD past the end");
+        assert_eq!(tiff_tag(&classic[..12], 259), None);
     }
     use image::{ImageBuffer, Pixel};
 
