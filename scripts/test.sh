@@ -34,6 +34,8 @@ log "the BMP fixture is what OpenCV 4.10's imdecode gives (tools/bmp_cases.py)"
 OPENCV_LOG_LEVEL=SILENT "$PY" tools/bmp_cases.py --check
 log "the TIFF fixture is what OpenCV 4.10's imdecode gives (tools/tiff_cases.py)"
 OPENCV_LOG_LEVEL=SILENT "$PY" tools/tiff_cases.py --check
+log "the JPEG orientation fixture is what OpenCV 4.10's imdecode gives (tools/jpeg_orientation_cases.py)"
+OPENCV_LOG_LEVEL=SILENT "$PY" tools/jpeg_orientation_cases.py --check
 
 log "core unit tests (no Postgres)"
 cargo test --locked -p clip_embed_core

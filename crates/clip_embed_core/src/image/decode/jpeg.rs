@@ -236,6 +236,90 @@ pub fn scan_work(bytes: &[u8]) -> ScanWork {
     out
 }
 
+/// The payload of the first APP1 segment in the headers (before the first
+/// SOS), whatever its signature: the one OpenCV 4.10's JPEG decoder hands to
+/// its `ExifReader`, 6 bytes in. libjpeg saves every APP1 before the first
+/// scan, and OpenCV takes the first of its list; an XMP APP1 ahead of the Exif
+/// one hides the orientation, an appended Ultra HDR gain map is never read.
+/// A length word below 2 is not saved by libjpeg, so the next APP1 counts.
+fn first_app1(bytes: &[u8]) -> Option<&[u8]> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        let (next, code) = next_marker(bytes, at, false)?;
+        at = next;
+        match code {
+            0xD0..=0xD7 | 0x01 => continue,
+            0xC0..=0xCF | 0xDB..=0xDF | 0xE0..=0xEF | 0xFE => {}
+            _ => return None, // SOS, EOI, a second SOI, reserved codes: no more headers
+        }
+        let length = usize::try_from(u16_at(bytes, at)?).ok()?;
+        if code == 0xE1 && length >= 2 {
+            return bytes.get(at + 2..at + length);
+        }
+        at += length.max(2);
+    }
+}
+
+/// The EXIF orientation value OpenCV 4.10 applies to a JPEG (1 to 8 rotate or
+/// flip, anything else leaves the image as decoded), found as its `ExifReader`
+/// finds it in the first APP1 segment (`first_app1`): the TIFF header 6 bytes
+/// in, with no check of the "Exif" signature; byte order "II" little-endian,
+/// anything else but "MM" read as big-endian too; IFD0's entries in order, the
+/// first Orientation entry kept (its SHORT at entry + 8, whatever its type),
+/// and the walk stopped where an entry OpenCV parses points past the data
+/// (what it read before that still counts).
+pub(super) fn exif_orientation(bytes: &[u8]) -> Option<u16> {
+    let data = first_app1(bytes)?.get(6..).filter(|d| !d.is_empty())?;
+    let little = data[0] == b'I' && data.get(1).is_none_or(|&b| b == b'I');
+    let u16_at = |at: usize| -> Option<u32> {
+        let b = data.get(at..at.checked_add(2)?)?;
+        Some(u32::from(if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) }))
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    // OpenCV's rationals: `count` pairs of LONGs from the offset in the entry
+    // (a u32 that wraps as it steps).
+    let rationals = |entry: usize, count: u32| -> Option<()> {
+        let start = u32_at(entry + 8)?;
+        (0..count).try_for_each(|i| {
+            let at = start.wrapping_add(i * 8) as usize;
+            u32_at(at).and(u32_at(at + 4)).map(drop)
+        })
+    };
+    if u16_at(2)? != 42 {
+        return None;
+    }
+    let mut entry = u32_at(4)?;
+    let count = u16_at(entry as usize)?;
+    entry = entry.wrapping_add(2);
+    for _ in 0..count {
+        let at = entry as usize;
+        let parsed = match u16_at(at)? {
+            0x0112 => return u16_at(at + 8).map(|v| v as u16),
+            // ImageDescription, Make, Model, Software, DateTime, Copyright:
+            // more than 4 bytes sit at the offset the entry gives.
+            0x010E | 0x010F | 0x0110 | 0x0131 | 0x0132 | 0x8298 => u32_at(at + 4).and_then(|size| {
+                let start = if size > 4 { u32_at(at + 8)? } else { 8 };
+                (u64::from(start) + u64::from(size) <= data.len() as u64).then_some(())
+            }),
+            0x011A | 0x011B => rationals(at, 1),         // X/YResolution
+            0x013E => rationals(at, 2),                  // WhitePoint
+            0x013F | 0x0214 => rationals(at, 6),         // PrimaryChromaticities, ReferenceBlackWhite
+            0x0211 => rationals(at, 3),                  // YCbCrCoefficients
+            0x0128 | 0x0213 => u16_at(at + 8).map(drop), // ResolutionUnit, YCbCrPositioning
+            _ => Some(()),
+        };
+        parsed?;
+        entry = entry.wrapping_add(12);
+    }
+    None
+}
+
 /// An SOF segment as `get_sof` and `initial_setup` accept it (None where they
 /// stop with an error).
 fn parse_sof(bytes: &[u8], at: usize, code: u8) -> Option<Frame> {

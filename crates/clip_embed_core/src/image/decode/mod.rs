@@ -19,7 +19,7 @@
 //! (the reference falls back to PIL's `convert("RGB")` for it).
 
 use std::cell::Cell;
-use std::io::{self, BufRead, Cursor, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
 use image::metadata::Orientation;
 use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
@@ -185,9 +185,10 @@ fn tiff_tag(bytes: &[u8], tag: u16) -> Option<u32> {
 fn decode_unguarded(bytes: &[u8], limits: &ImageLimits, cancel: Option<CancelCheck>) -> Result<RgbImage> {
     let format = check_encoded(bytes, limits)?;
     let (image, orientation) = if format == ImageFormat::Jpeg {
-        // libjpeg decodes files that zune-jpeg refuses; the orientation is read
-        // from the headers where they parse (OpenCV reads the first Exif APP1).
-        let orientation = decoder(Cursor::new(bytes), format, limits).and_then(|mut d| d.orientation()).ok();
+        // libjpeg decodes files that zune-jpeg refuses; the orientation is
+        // OpenCV's: its ExifReader on the first APP1, whatever that holds.
+        let orientation =
+            jpeg::exif_orientation(bytes).and_then(|o| u8::try_from(o).ok()).and_then(Orientation::from_exif);
         poll(cancel)?;
         (jpeg::decode(bytes, limits, cancel)?, orientation)
     } else if format == ImageFormat::Bmp {
