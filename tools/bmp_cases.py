@@ -2,21 +2,21 @@
 what `cv2.imdecode(buf, cv2.IMREAD_COLOR)` returns for each (RGB, or None).
 
 Writes crates/clip_embed_core/tests/data/bmp_cases.json, which the core's
-tests/bmp.rs checks pixel for pixel: [{"name", "bmp": hex, "expected": null
+tests/opencv_decode.rs checks pixel for pixel: [{"name", "bmp": hex, "expected": null
 or {"width", "height", "rgb": hex}}]. Images are small (at most 9x7), so the
 hex stays readable in a diff. Run with the reference venv:
     /var/tmp/clip_embed/venv/bin/python tools/bmp_cases.py [--check]
 """
 
 import io
-import json
 import struct
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from opencv_cases import write_fixture
 
 OUT = Path(__file__).resolve().parent.parent / "crates/clip_embed_core/tests/data/bmp_cases.json"
 RNG = np.random.default_rng(1810)
@@ -162,26 +162,8 @@ def cases():
 
 
 def main():
-    entries = []
-    for name, data in cases():
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        # OpenCV's output buffer starts uninitialised: a case it leaves partly
-        # unwritten would differ between decodes, and has no single answer.
-        for _ in range(3):
-            again = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            assert (again is None) == (decoded is None) and (again is None or (again == decoded).all()), name
-        expected = None
-        if decoded is not None:
-            rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-            expected = {"width": rgb.shape[1], "height": rgb.shape[0], "rgb": rgb.tobytes().hex()}
-        entries.append({"name": name, "bmp": data.hex(), "expected": expected})
-    text = json.dumps(entries, indent=1) + "\n"
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            sys.exit(f"{OUT} is stale: run tools/bmp_cases.py")
-        return
-    OUT.write_text(text)
-    for e in entries:
+    entries = write_fixture(cases(), OUT, "bmp", "bmp_cases.py")
+    for e in entries or []:
         print(f"{e['name']:45} {'None' if e['expected'] is None else 'decoded'}")
 
 

@@ -8,18 +8,18 @@ HDR gain map is never read. Each case is a 24x16 image with four coloured
 quadrants, so a rotation or flip shows, and APP segments built by hand.
 
 Writes crates/clip_embed_core/tests/data/jpeg_orientation_cases.json, which
-the core's tests/jpeg_orientation.rs checks pixel for pixel: [{"name", "jpeg":
+the core's tests/opencv_decode.rs checks pixel for pixel: [{"name", "jpeg":
 hex, "expected": {"width", "height", "rgb": hex}}]. Run with the reference venv:
     /var/tmp/clip_embed/venv/bin/python tools/jpeg_orientation_cases.py [--check]
 """
 
-import json
 import struct
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from opencv_cases import write_fixture
 
 OUT = Path(__file__).resolve().parent.parent / "crates/clip_embed_core/tests/data/jpeg_orientation_cases.json"
 W, H = 24, 16
@@ -151,19 +151,9 @@ def cases():
 
 
 def main():
-    entries = []
-    for name, data in cases():
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        assert decoded is not None, name
-        rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-        expected = {"width": rgb.shape[1], "height": rgb.shape[0], "rgb": rgb.tobytes().hex()}
-        entries.append({"name": name, "jpeg": data.hex(), "expected": expected})
-    text = json.dumps(entries, indent=1) + "\n"
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            sys.exit(f"{OUT} is stale: run tools/jpeg_orientation_cases.py")
+    entries = write_fixture(cases(), OUT, "jpeg", "jpeg_orientation_cases.py", refusals_allowed=False)
+    if entries is None:
         return
-    OUT.write_text(text)
     upright = cv2.cvtColor(cv2.imdecode(np.frombuffer(picture(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     for name, e in ((n, e["expected"]) for n, e in zip((c[0] for c in cases()), entries)):
         rgb = np.frombuffer(bytes.fromhex(e["rgb"]), np.uint8).reshape(e["height"], e["width"], 3)

@@ -3,7 +3,7 @@
 `cv2.imdecode(buf, cv2.IMREAD_COLOR)` returns for each (RGB, or None).
 
 Writes crates/clip_embed_core/tests/data/tiff_cases.json, which the core's
-tests/tiff.rs checks pixel for pixel: [{"name", "tiff": hex, "expected": null
+tests/opencv_decode.rs checks pixel for pixel: [{"name", "tiff": hex, "expected": null
 or {"width", "height", "rgb": hex}}]. The files are written here byte by byte
 (tifffile cannot LZW-compress without imagecodecs), 37x23 pixels so that
 32x32 tiles and 8-row strips both end part-filled. Not here, as we do not
@@ -16,14 +16,14 @@ bytes, which imdecode refuses (libtiff's unmapped reads round its buffer up to
 """
 
 import io
-import json
 import struct
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import tifffile
+
+from opencv_cases import write_fixture
 
 OUT = Path(__file__).resolve().parent.parent / "crates/clip_embed_core/tests/data/tiff_cases.json"
 RNG = np.random.default_rng(1818)
@@ -192,26 +192,8 @@ def cases():
 
 
 def main():
-    entries = []
-    for name, data in cases():
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        # OpenCV's output buffer starts uninitialised: a case it leaves partly
-        # unwritten would differ between decodes, and has no single answer.
-        for _ in range(3):
-            again = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            assert (again is None) == (decoded is None) and (again is None or (again == decoded).all()), name
-        expected = None
-        if decoded is not None:
-            rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-            expected = {"width": rgb.shape[1], "height": rgb.shape[0], "rgb": rgb.tobytes().hex()}
-        entries.append({"name": name, "tiff": data.hex(), "expected": expected})
-    text = json.dumps(entries, indent=1) + "\n"
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            sys.exit(f"{OUT} is stale: run tools/tiff_cases.py")
-        return
-    OUT.write_text(text)
-    for e in entries:
+    entries = write_fixture(cases(), OUT, "tiff", "tiff_cases.py")
+    for e in entries or []:
         print(f"{e['name']:45} {'None' if e['expected'] is None else 'decoded'}")
 
 
