@@ -26,6 +26,24 @@ pg_sharedir() { "$PG_CONFIG" --sharedir; }
 ORT_INSTALL_DIR() { echo "$(pg_pkglibdir)/clip_embed"; }
 MODEL_INSTALL_DIR() { echo "$(pg_sharedir)/clip_embed/models"; }
 
+# The models that ship with the extension (set-up installs them, scripts/package.sh
+# packs them): the shared tokenizer, tiny-random and the default clip-shapes.
+# Deterministic (seeded) generators: rerunning writes the same bytes, so a
+# model name keeps denoting the same weights.
+write_bundled_models() {
+  local models="$1"
+  install -d -m 755 "$models"
+  "$PY" "$REPO_ROOT/tools/build_tokenizer.py" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" \
+    --out "$models/tokenizer.json"
+  "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --tokenizer "$models/tokenizer.json" \
+    --out "$models/tiny-random"
+  # The default model: a small CLIP trained on synthetic shapes (models/clip-shapes/MODEL_CARD.md).
+  install -d -m 755 "$models/clip-shapes"
+  install -m 644 "$REPO_ROOT"/models/clip-shapes/{visual.onnx,textual.onnx,tokenizer.json,clip_config.json,MODEL_CARD.md} \
+    "$models/clip-shapes/"
+  chmod -R a+rX "$models"
+}
+
 # The demo and test clusters run a dev-profile build of this clone, installed
 # into the system's PostgreSQL. An install made otherwise (a release build or a
 # package: stripped, no .debug_info) is not replaced unless asked.

@@ -19,7 +19,17 @@ case "$major" in
 esac
 prefix="$CLIP_EMBED_HOME/pg$major"
 stamp="$prefix/.built-from"
+# What set-up installs for the system's PostgreSQL, for this prefix's defaults
+# (clip_embed.onnxruntime_path = $libdir/clip_embed/..., model_dir = $sharedir/...).
+# Copied on every run: removing the package test's postgresql-18-clip-embed takes them.
+copy_runtime_files() {
+  local lib share
+  lib="$("$prefix/bin/pg_config" --pkglibdir)" share="$("$prefix/bin/pg_config" --sharedir)"
+  [ -e "$lib/clip_embed/libonnxruntime.so" ] || { mkdir -p "$lib/clip_embed" && cp -a "$(pg_pkglibdir)/clip_embed/." "$lib/clip_embed/"; }
+  [ -e "$share/clip_embed/models/clip-shapes" ] || { mkdir -p "$share/clip_embed" && cp -a "$(pg_sharedir)/clip_embed/." "$share/clip_embed/"; }
+}
 if [ -f "$stamp" ] && [ -x "$prefix/bin/pg_config" ] && [ -f "$("$prefix/bin/pg_config" --pkglibdir)/vector.so" ]; then
+  copy_runtime_files
   echo "$prefix/bin/pg_config"
   exit 0
 fi
@@ -60,10 +70,7 @@ if [ "$major" -ge 18 ]; then
 fi
 make -s -C "$work/pgvector" PG_CONFIG="$prefix/bin/pg_config" >/dev/null 2>&1 || make -C "$work/pgvector" PG_CONFIG="$prefix/bin/pg_config" >&2
 make -s -C "$work/pgvector" PG_CONFIG="$prefix/bin/pg_config" install >/dev/null
-# What set-up installs for the system's PostgreSQL, for this prefix's defaults
-# (clip_embed.onnxruntime_path = $libdir/clip_embed/..., model_dir = $sharedir/...).
-cp -r "$(pg_pkglibdir)/clip_embed" "$("$prefix/bin/pg_config" --pkglibdir)/"
-cp -r "$(pg_sharedir)/clip_embed" "$("$prefix/bin/pg_config" --sharedir)/"
+copy_runtime_files
 basename "$dsc" .dsc >"$stamp"
 rm -rf "$work"
 echo "$prefix/bin/pg_config"

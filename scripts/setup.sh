@@ -76,20 +76,7 @@ PY
 }
 
 install_models() {
-  local models
-  models="$(MODEL_INSTALL_DIR)"
-  install -d -m 755 "$models"
-  # Deterministic (seeded) generators: rerunning writes the same bytes, so a
-  # model name keeps denoting the same weights.
-  "$PY" "$REPO_ROOT/tools/build_tokenizer.py" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" \
-    --out "$models/tokenizer.json"
-  "$PY" "$REPO_ROOT/tools/make_clip_onnx.py" --preset tiny --tokenizer "$models/tokenizer.json" \
-    --out "$models/tiny-random"
-  # The default model: a small CLIP trained on synthetic shapes (models/clip-shapes/MODEL_CARD.md).
-  install -d -m 755 "$models/clip-shapes"
-  install -m 644 "$REPO_ROOT"/models/clip-shapes/{visual.onnx,textual.onnx,tokenizer.json,clip_config.json,MODEL_CARD.md} \
-    "$models/clip-shapes/"
-  chmod -R a+rX "$models"
+  write_bundled_models "$(MODEL_INSTALL_DIR)"
 }
 
 install_pgvector() {

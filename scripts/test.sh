@@ -12,6 +12,8 @@
 #                                    12. the SQL examples of README.md and docs/*.md, verbatim
 #                                    13. Citus: generated column, HNSW and k-NN on shards, the surprises
 #                                    14. PostgreSQL 18: pg_regress and the README's SQL on that major
+#                                    15. release packages for 15 and 18: built, installed with dpkg,
+#                                        tested on a fresh cluster of each major, removed
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
@@ -184,7 +186,10 @@ PGRX_PG_CONFIG_PATH="$pg18_config" cargo pgrx install --pg-config "$pg18_config"
   >/dev/null
 PG_CONFIG="$pg18_config" bash tests/pg_major_regress.sh regress18 28818
 
+log "release packages (scripts/package.sh 15 and 18): dpkg -i, the SQL tests, upgrade and parity as installed, dpkg -r"
+bash tests/package/test_packages.sh
+
 log "all tests passed in $((SECONDS - started)) s"
 # Reached only if every stage passed (set -e): fmt/clippy, core, pg_test, pg_regress, parity, semantic, soak,
-# install_model + get_model, standby, hostile, Citus, README, PostgreSQL 18.
-echo "stages: 13 passed, 0 failed"
+# install_model + get_model, standby, hostile, Citus, README, PostgreSQL 18, packages.
+echo "stages: 14 passed, 0 failed"
