@@ -40,3 +40,8 @@ OMP_NUM_THREADS=1 "$PY" bench/bulk.py --host "$CLIP_EMBED_HOME/bench/socket" --p
 "$PY" tools/make_samples.py --out "$CLIP_EMBED_HOME/samples" >/dev/null
 OMP_NUM_THREADS=1 "$PY" bench/halfvec.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 \
   --samples "$CLIP_EMBED_HOME/samples"
+# Citus (built by scripts/citus.sh): backfill and bulk load on a coordinator and two workers against one
+# node, connection caching, worker memory, prepared copy against original graph (docs/scale-out.md).
+bash scripts/citus.sh
+OMP_NUM_THREADS=1 "$PY" bench/citus_bulk.py --home "$CLIP_EMBED_HOME" --models "$models" \
+  --samples "$CLIP_EMBED_HOME/samples"

@@ -1,21 +1,18 @@
 """Citus 13.2.2 with clip_embed: a coordinator and two workers on this machine
 (Unix sockets), 4 shards; checks what docs/scale-out.md says, each surprise
-with its documented workaround working. Clusters are made with
-scripts/pg_cluster.sh (shared_preload_libraries = 'citus') and stopped at the end.
+with its documented workaround working. Clusters are made by
+nodes.py (scripts/pg_cluster.sh, shared_preload_libraries = 'citus') and stopped at the end.
 Usage: citus.py --home CLIP_EMBED_HOME --samples DIR (scripts/citus.sh installed Citus)
 """
 
 import argparse
 import glob
 import os
-import shutil
-import subprocess
 import sys
 
+import nodes
 import psycopg
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CLUSTER = os.path.join(HERE, "..", "..", "scripts", "pg_cluster.sh")
 MODEL = "clip-shapes"
 NODES = [("citus_c", 28820), ("citus_w1", 28821), ("citus_w2", 28822)]
 
@@ -25,7 +22,6 @@ def main():
     ap.add_argument("--home", required=True)
     ap.add_argument("--samples", required=True)
     args = ap.parse_args()
-    sockets = {name: os.path.join(args.home, name, "socket") for name, _ in NODES}
     failures = []
 
     def check(name, ok, detail=""):
@@ -33,28 +29,9 @@ def main():
         if not ok:
             failures.append(name)
 
-    for name, port in NODES:
-        # Fresh clusters every run: Citus's metadata of an earlier run would refuse the set-up.
-        subprocess.run(["bash", CLUSTER, "stop", name])
-        shutil.rmtree(os.path.join(args.home, name), ignore_errors=True)
-        env = dict(os.environ, PG_CLUSTER_CONF=f"shared_preload_libraries = 'citus'\n"
-                   f"citus.local_hostname = '{sockets[name]}'\nmax_worker_processes = 16")
-        subprocess.run(["bash", CLUSTER, "start", name, str(port), os.path.join(args.home, "test-models")],
-                       env=env, check=True)
+    sockets, conns = nodes.start(args.home, NODES, os.path.join(args.home, "test-models"))
     try:
-        conns = {}
-        for name, port in NODES:
-            conn = psycopg.connect(host=sockets[name], port=port, user="postgres", dbname="postgres", autocommit=True)
-            conn.execute("SET client_min_messages = warning")
-            # Citus hides shard tables from other applications' catalogue queries.
-            conn.execute("SET citus.show_shards_for_app_name_prefixes = '*'")
-            for ext in ("citus", "vector", "clip_embed"):
-                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
-            conns[name] = conn
         c = conns["citus_c"]
-        c.execute("SELECT citus_set_coordinator_host(%s, %s)", (sockets["citus_c"], 28820))
-        for name, port in NODES[1:]:
-            c.execute("SELECT citus_add_node(%s, %s)", (sockets[name], port))
         c.execute("SET citus.shard_count = 4")
         c.execute("CREATE TABLE photos (id bigint PRIMARY KEY, data bytea, emb vector(512) GENERATED ALWAYS AS "
                   f"(clip_embed_image(data, '{MODEL}')::vector) STORED)")
@@ -136,20 +113,74 @@ def main():
         state = sqlstate(lambda: c.execute("INSERT INTO photos (id, data) VALUES (1001, 'not an image'::bytea)"))
         check("INSERT ... VALUES of a bad image: 22P03", state == "22P03", state)
 
-        # Surprise: clip_embed_backfill on a distributed table fails (0A000); one UPDATE, run per shard by Citus, fills it.
+        # clip_embed_backfill on a distributed table: runs on every shard placement, on the workers, in parallel.
         c.execute("CREATE TABLE old_photos (id bigint PRIMARY KEY, data bytea, emb vector(512))")
         c.execute("SELECT create_distributed_table('old_photos', 'id')")
         c.execute("INSERT INTO old_photos (id, data) SELECT id, data FROM photos")
-        state = sqlstate(lambda: c.execute(f"CALL clip_embed_backfill('old_photos', 'data', 'emb', model => '{MODEL}')"))
-        check("CALL clip_embed_backfill on a distributed table: 0A000", state == "0A000", state)
-        c.execute(f"UPDATE old_photos SET emb = clip_embed_image(data, '{MODEL}')::vector WHERE emb IS NULL")
+        notices = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        c.execute("SET client_min_messages = notice")
+        c.execute(f"CALL clip_embed_backfill('old_photos', 'data', 'emb', batch_size => 3, model => '{MODEL}')")
+        c.execute("SET client_min_messages = warning")
         filled = dict(c.execute("SELECT id, emb::text FROM old_photos").fetchall())
-        check("... an UPDATE of the missing vectors fills them, the same vectors", filled == local)
+        check("CALL clip_embed_backfill on a distributed table fills it with the same vectors", filled == local)
+        check("... and says how many rows it embedded",
+              any("20 of 20 rows embedded, on the workers" in n for n in notices), notices)
+        # A quote and a per cent sign in the names reach each shard intact.
+        c.execute("""CREATE TABLE "odd'name%s" (id bigint PRIMARY KEY, "im%sg" bytea, "e'mb" vector(512))""")
+        c.execute("""SELECT create_distributed_table('"odd''name%s"', 'id')""")
+        c.execute("""INSERT INTO "odd'name%s" (id, "im%sg") SELECT id, data FROM photos""")
+        c.execute(f"""CALL clip_embed_backfill('"odd''name%s"', 'im%sg', 'e''mb', model => '{MODEL}')""")
+        odd = dict(c.execute("""SELECT id, "e'mb"::text FROM "odd'name%s" """).fetchall())
+        check("... also for a table and columns named with a quote and a %", odd == local)
+        # A worker that fails (here: a model no node has) is named, with its error; 38000.
+        c.execute("UPDATE old_photos SET emb = NULL")
+        try:
+            c.execute("CALL clip_embed_backfill('old_photos', 'data', 'emb', model => 'no-such')")
+            state, message = None, ""
+        except psycopg.Error as e:
+            state, message = e.sqlstate, e.diag.message_primary
+        check("... a worker's failure: 38000 naming the node and the worker's error",
+              state == "38000" and 'model "no-such" does not exist' in message
+              and (f"{sockets['citus_w1']}:28821" in message or f"{sockets['citus_w2']}:28822" in message),
+              (state, message))
+        # A worker set up without the model directory: the extension's 58P01, which Citus passes back with
+        # the node in its CONTEXT for INSERT; COPY turns it into XX000 with the worker's message only.
+        w2 = conns["citus_w2"]
+        w2.execute("ALTER SYSTEM SET clip_embed.model_dir = '/nonexistent/clip_models'")
+        w2.execute("SELECT pg_reload_conf()")
+        c.execute("TRUNCATE photos")
+
+        def error(run):
+            try:
+                run()
+            except psycopg.Error as e:
+                return e.sqlstate, e.diag.message_primary, e.diag.context or ""
+            return None, "", ""
+
+        def insert_everywhere():  # ids whose shards live on both workers
+            c.execute("INSERT INTO photos (id, data) VALUES " + ", ".join(["(%s, %s)"] * 8),
+                      [x for i in range(1, 9) for x in (i, images[0])])
+
+        state, message, context = error(insert_everywhere)
+        check("a worker without the model directory: 58P01 naming it, the node in Citus's CONTEXT",
+              state == "58P01" and message == 'model directory not found at "/nonexistent/clip_models"'
+              and f"{sockets['citus_w2']}:28822" in context, (state, message, context))
+
+        def copy_everywhere():
+            with c.cursor().copy("COPY photos (id, data) FROM STDIN") as copy:
+                for i in range(1, 9):
+                    copy.write_row((i, images[0]))
+
+        state, message, _ = error(copy_everywhere)
+        check("... through COPY: XX000 with the same message", (state, message) == (
+            "XX000", 'model directory not found at "/nonexistent/clip_models"'), (state, message))
+        w2.execute("ALTER SYSTEM RESET clip_embed.model_dir")
+        w2.execute("SELECT pg_reload_conf()")
         for conn in conns.values():
             conn.close()
     finally:
-        for name, _ in NODES:
-            subprocess.run(["bash", CLUSTER, "stop", name])
+        nodes.stop(NODES)
     print(f"citus: {len(failures)} failed")
     sys.exit(1 if failures else 0)
 

@@ -96,6 +96,9 @@ impl Error {
             Error::InvalidModelName(_) => {
                 Some("A model name is a folder name: letters, digits, '.', '_' and '-'.".into())
             }
+            Error::MissingFile { what: "model directory", .. } => Some(
+                "Set clip_embed.model_dir to the folder that holds the models, on every server that embeds (each node of a Citus cluster).".into(),
+            ),
             Error::MissingFile { what, .. } if what.contains("ONNX Runtime") => Some(
                 "Set clip_embed.onnxruntime_path to the absolute path of libonnxruntime.so (1.31 or newer).".into(),
             ),

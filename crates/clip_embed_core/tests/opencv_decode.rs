@@ -10,6 +10,8 @@
 //!   before the first scan, whatever it holds, and never from an appended
 //!   Ultra HDR gain map.
 
+mod common;
+
 use clip_embed_core::image::decode::decode_rgb;
 use clip_embed_core::{Error, ImageLimits};
 
@@ -35,8 +37,7 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 fn cases(fixture: &str) -> Vec<Case> {
-    let path = format!("{}/tests/data/{fixture}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_json::from_slice(&common::data(fixture)).unwrap()
 }
 
 /// Every case of `fixture` (at least `min_cases`) decodes to OpenCV's pixels or is refused as OpenCV refuses it.

@@ -51,4 +51,11 @@ fn unknown_model_and_bad_name_are_errors() {
     assert_eq!(kind(&mut registry, &settings, "no-such-model"), ErrorKind::UnknownModel);
     assert_eq!(kind(&mut registry, &settings, "../models"), ErrorKind::InvalidModelName);
     assert_eq!(kind(&mut registry, &settings, ""), ErrorKind::InvalidModelName);
+    // No model directory at all (a Citus worker set up without it): the
+    // server's installation is missing a folder, not the user's model a name.
+    let nowhere = clip_embed_core::Settings { model_dir: "/nonexistent/clip_models".into(), ..common::settings() };
+    let err = registry.embed_text(&nowhere, "tiny-random", "x", true).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingFile);
+    assert_eq!(err.to_string(), "model directory not found at \"/nonexistent/clip_models\"");
+    assert!(err.hint().unwrap().contains("clip_embed.model_dir"), "{:?}", err.hint());
 }

@@ -184,7 +184,13 @@ pub(super) fn model_path(settings: &Settings, name: &str) -> Result<ModelRef> {
     validate_full_name(name)?;
     let (folder, variant) = split_model_name(name);
     let dir = settings.model_dir.join(folder);
-    let unknown = || Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() };
+    // A model directory missing altogether is this server's installation
+    // (58P01, as clip_models() says), not a name nobody installed (42704): on a
+    // Citus worker set up without it, the error Citus passes back says which.
+    let unknown = || match std::fs::metadata(&settings.model_dir) {
+        Err(e) => io_error("model directory", &settings.model_dir, e),
+        Ok(_) => Error::UnknownModel { name: name.to_string(), dir: settings.model_dir.clone() },
+    };
     let family = layout::family_of(&dir)?.ok_or_else(unknown)?;
     if !(family.variants)(&dir).iter().any(|v| v == variant) {
         return Err(unknown());
