@@ -32,8 +32,8 @@ if ! has_headers "$pg_config"; then
     hint="apt-get install postgresql-server-dev-$major"
     [ "$major" = 18 ] && hint="$hint, or bash scripts/pg_major.sh 18 (builds it from Debian's source)"
     [ "$major" = 17 ] && hint="$hint (Debian 13, or apt.postgresql.org on Debian 12; not reachable from the machine this was written on)"
-    echo "package: PostgreSQL $major's server headers are missing (no $(dirname "$pg_config")/pg_config with" \
-      "postgres.h): $hint" >&2
+    echo "package: PostgreSQL $major's server headers are missing (no pg_config with postgres.h in" \
+      "/usr/lib/postgresql/$major/bin or $CLIP_EMBED_HOME/pg$major/bin): $hint" >&2
     exit 1
   fi
 fi

@@ -88,6 +88,16 @@ test_installed() { # major pg_config name port
     --model-dir "$models" --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model clip-shapes
 }
 
+# A major whose server headers are missing: the message says what to install.
+if [ ! -e /usr/lib/postgresql/17/bin/pg_config ] && [ ! -e "$CLIP_EMBED_HOME/pg17/bin/pg_config" ]; then
+  if missing="$(bash scripts/package.sh 17 2>&1)"; then
+    echo "package.sh 17 succeeded without PostgreSQL 17's headers" >&2
+    exit 1
+  fi
+  grep -q "PostgreSQL 17's server headers are missing.*apt-get install postgresql-server-dev-17" <<<"$missing" \
+    || { echo "$missing" >&2; exit 1; }
+fi
+
 log "package for PostgreSQL 15: build, fields and files"
 deb15="$(bash scripts/package.sh 15)"
 check_package "$deb15" 15
