@@ -57,14 +57,16 @@ static TEXT_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1024);
 /// and 0.24 s from prepared copies; docs/performance.md, bench/prepared.py).
 static PREPARED_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"pgsql_tmp_clip_embed"));
 
-/// Models the postmaster loads before it forks (comma-separated names; empty,
-/// the default, preloads nothing). Only with `shared_preload_libraries =
-/// 'clip_embed'`, and only read at server start. Every backend then starts with
-/// both towers and the tokenizer, shared copy-on-write: on a torch-exported
-/// ViT-B/16 a fresh backend's first call drops from ~0.3 s of overhead to
-/// milliseconds, and a second backend's private memory from ~55 MB to ~15 MB
-/// (bench/preload.py, docs/performance.md). A model that fails to preload is a
-/// WARNING in the server log and loads lazily, as without the setting.
+/// Models whose tokenizer the postmaster parses before it forks
+/// (comma-separated names; empty, the default, preloads nothing). Only with
+/// `shared_preload_libraries = 'clip_embed'`, and only read at server start.
+/// Every backend then starts with the parsed tokenizer (and ONNX Runtime's
+/// library mapped), shared copy-on-write: on a torch-exported ViT-B/16 a second
+/// backend's private memory went from 53.5 to 38.9 MB and the first call's
+/// overhead from 0.296 to 0.254 s (bench/preload.py, docs/performance.md).
+/// ONNX sessions are not preloaded (docs/performance.md says why). A model that
+/// fails to preload is a WARNING in the server log and loads lazily, as
+/// without the setting.
 static PRELOAD_MODELS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
 /// Largest encoded image accepted (bytes). 50 MB by default.

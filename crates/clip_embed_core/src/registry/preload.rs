@@ -1,16 +1,18 @@
 //! What the postmaster prepares before it forks (`clip_embed.preload_models`
 //! with `shared_preload_libraries`): each named model's description and its
-//! parsed tokenizer, and ONNX Runtime's library mapped. Every backend it forks
-//! starts with them, their pages shared copy-on-write.
+//! parsed tokenizer. Every backend it forks starts with them, their pages
+//! shared copy-on-write.
 //!
-//! The tokenizer is the part worth sharing: parsing a CLIP `tokenizer.json`
-//! (vocab, merges, the pre-tokenizer's regex) takes 60-120 ms and 20-25 MB of
-//! private memory in each backend. ONNX sessions are not preloaded: creating
-//! ONNX Runtime 1.32's environment (`CreateEnv`, which any session needs)
-//! starts a thread of its own, which sleeps in a 60 s timed wait; a forked child
-//! would hold the environment without its thread, and fork is only defined for
-//! the calling thread (docs/performance.md has the evidence). Nothing here
-//! starts a thread: the tokenizer is parsed on the caller's.
+//! The tokenizer is the part worth sharing: a CLIP `tokenizer.json` (vocab,
+//! merges, the pre-tokenizer's regex) parses in 60-120 ms into 15-20 MB that
+//! each backend otherwise holds privately (a second backend with a torch-exported
+//! ViT-B/16's towers: 53.5 MB private, 38.9 MB with the tokenizer preloaded;
+//! bench/preload.py). ONNX sessions are not preloaded: ONNX Runtime 1.32's
+//! `CreateEnv`, which any session needs, starts a thread, and a child forked
+//! from a process holding that environment hung in `exit()` (in ONNX Runtime's
+//! destructors, `pthread_cond_destroy` on the condition variable the missing
+//! thread waited on; docs/performance.md). Nothing here starts a thread: the
+//! tokenizer is parsed on the caller's.
 //!
 //! A preloaded model is what its files held when the postmaster started: each
 //! backend checks, once, that the stamps (size and mtime) of its files are
@@ -83,12 +85,13 @@ pub struct PluggedHoles {
 }
 
 /// Takes every free chunk of this process's heap, for good, before it forks.
+/// For the process's main thread (the postmaster's), whose arena is the heap.
 ///
 /// Parsing a tokenizer frees its temporaries (the JSON, grown tables) between
 /// the chunks it keeps. A forked child's `malloc` would fill those holes, and
 /// each page it writes there is copied out of the pages it shares with the
-/// postmaster: measured on a torch-exported ViT-B/16, a backend's first tower
-/// load turned 8.1 of the 14.3 MB of heap it shared into private memory. With
+/// postmaster: measured on a torch-exported ViT-B/16, a backend's first use of
+/// ONNX Runtime turned 8.1 of the 14.3 MB of heap it shared into private memory. With
 /// the holes taken, a child's allocations come from the top of the heap, in
 /// pages of its own. The chunks taken are never written past their headers
 /// (pages that `malloc_trim` released stay unmapped) and stay the
