@@ -36,9 +36,9 @@ mod rows;
 
 /// Registers the settings. Loads nothing else unless `clip_embed.preload_models`
 /// names models and the library is in `shared_preload_libraries`: then the
-/// postmaster loads them here, with one ONNX Runtime thread, so that it still
-/// has one thread when it forks (see [`backend::preload`]). Otherwise ONNX
-/// Runtime and models load lazily in each backend.
+/// postmaster parses their tokenizers and maps ONNX Runtime's library here,
+/// starting no thread, so that it still has one when it forks (see
+/// [`backend::preload`]). ONNX sessions always load lazily in each backend.
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
