@@ -94,8 +94,9 @@ pub fn preload() {
     );
 }
 
-/// Waits up to `limit` for this process to have one thread (a load thread
-/// that has sent its session may take a moment to end); the count at the end.
+/// Waits up to `limit` for this process to have one thread (nothing in
+/// [`preload`] starts one: this guards against a dependency that would, since
+/// a child does not get a parent's other threads); the count at the end.
 fn wait_for_one_thread(limit: std::time::Duration) -> Option<usize> {
     let deadline = std::time::Instant::now() + limit;
     loop {
