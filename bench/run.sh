@@ -12,6 +12,12 @@ for m in tiny-random clip-shapes; do rm -rf "${models:?}/$m" && cp -r "$(MODEL_I
 if [ ! -f "$models/vit-b-16-random/textual.onnx" ]; then
   "$PY" tools/make_clip_onnx.py --preset vit-b-16 --out "$models/vit-b-16-random"
 fi
+# The same shape exported the way torch.onnx.export leaves it (int32 ids, 77 baked in),
+# as Roboflow's files are made (issue 18): the first-call and memory figures.
+if [ ! -f "$models/vit-b-16-torch/clip_config.json" ]; then
+  "$PY" tools/make_clip_onnx.py --preset vit-b-16 --ids int32 --text-export torch \
+    --tokenizer "$models/tokenizer.json" --out "$models/vit-b-16-torch"
+fi
 # int8 copies, made by the README's tool.
 for m in clip-shapes vit-b-16-random; do
   [ -d "$models/$m-int8" ] || "$PY" tools/quantize_model.py --model-dir "$models" --from "$m" --to "$m-int8" 2>/dev/null
@@ -27,7 +33,12 @@ for model in tiny-random clip-shapes vit-b-16-random vit-b-16-random-int8; do
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" --model "$model" "$@"
 done
 # Prepared copies (shared, memory-mapped weights; text at the caption's length) against the original graphs.
-OMP_NUM_THREADS=1 "$PY" bench/prepared.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model vit-b-16-random
+for m in vit-b-16-random vit-b-16-torch; do
+  OMP_NUM_THREADS=1 "$PY" bench/prepared.py --host "$CLIP_EMBED_HOME/bench/socket" --port 28817 --model "$m"
+done
+# clip_embed.preload_models off and on (a cluster of its own, restarted), the torch-export ViT-B/16.
+OMP_NUM_THREADS=1 "$PY" bench/preload.py --home "$CLIP_EMBED_HOME" --port 28824 --model-dir "$models" \
+  --model vit-b-16-torch
 for m in clip-shapes vit-b-16-random; do
   OMP_NUM_THREADS=1 "$PY" bench/int8.py --model-dir "$models" --fp32 "$m" --int8 "$m-int8" \
     --bpe "$CLIP_EMBED_HOME/bpe_simple_vocab_16e6.txt.gz" 2>/dev/null

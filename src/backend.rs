@@ -3,6 +3,10 @@
 //! A backend is one OS thread, so a `thread_local` `RefCell` is enough and no
 //! `Mutex` can be poisoned by an ERROR unwinding through it. Borrows end before
 //! any ERROR is raised: callers get a `Result` and raise afterwards.
+//!
+//! With `clip_embed.preload_models` the postmaster fills its own registry
+//! before it forks ([`preload`]); each backend inherits it (the thread-local
+//! is in the memory the child copies) and checks it once ([`with_registry`]).
 
 use std::cell::RefCell;
 
@@ -17,9 +21,110 @@ thread_local! {
 pub fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
     register_exit_callback();
     REGISTRY.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut registry) => f(&mut registry),
+        Ok(mut registry) => {
+            drop_changed_preloads_once(&mut registry);
+            f(&mut registry)
+        }
         Err(_) => Err(Error::InvalidArgument("clip_embed functions cannot be called recursively".into())),
     })
+}
+
+/// Prepares, in the postmaster and before it forks, what every backend would
+/// otherwise build for itself: ONNX Runtime's library mapped, and each model
+/// `clip_embed.preload_models` names described with its tokenizer parsed
+/// (`clip_embed_core`'s `registry::preload` says why sessions are not).
+/// Called from `_PG_init` in the postmaster only. Nothing here may stop the
+/// server from starting: a failure (or a panic) is a WARNING, and backends
+/// load what failed at first use, as without the setting.
+///
+/// Forking is sound only while the postmaster has one thread, so this starts
+/// none, and checks it: if `/proc/self/task` does not read 1 afterwards, what
+/// was preloaded is dropped with a WARNING.
+pub fn preload() {
+    let names = crate::gucs::preload_models();
+    if names.is_empty() {
+        return;
+    }
+    let settings = crate::gucs::settings();
+    let started = std::time::Instant::now();
+    let mapped = std::panic::catch_unwind(|| clip_embed_core::onnx::Runtime::load_library(&settings.onnxruntime_path));
+    match mapped {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            pgrx::warning!("clip_embed: could not preload ONNX Runtime: {error}; backends load it at first use")
+        }
+        Err(_) => pgrx::warning!("clip_embed: preloading ONNX Runtime panicked; backends load it at first use"),
+    }
+    for name in &names {
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            REGISTRY.with(|cell| cell.borrow_mut().preload(&settings, name))
+        }));
+        match loaded {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                pgrx::warning!("clip_embed: could not preload model \"{name}\": {error}; backends load it at first use")
+            }
+            Err(_) => {
+                REGISTRY.with(|cell| *cell.borrow_mut() = Registry::new());
+                pgrx::warning!("clip_embed: preloading model \"{name}\" panicked; backends load models at first use");
+                return;
+            }
+        }
+    }
+    let threads = wait_for_one_thread(std::time::Duration::from_secs(2));
+    if threads != Some(1) {
+        REGISTRY.with(|cell| *cell.borrow_mut() = Registry::new());
+        pgrx::warning!(
+            "clip_embed: the postmaster has {} threads after preloading, not 1; preloaded models dropped, backends load them at first use",
+            threads.map_or_else(|| "an unknown number of".to_string(), |n| n.to_string())
+        );
+        return;
+    }
+    let preloaded = REGISTRY.with(|cell| cell.borrow().preloaded_models());
+    if preloaded.is_empty() {
+        return;
+    }
+    // Children then allocate in pages of their own, not in the ones they share.
+    let plugged = clip_embed_core::registry::plug_heap_holes();
+    pgrx::log!(
+        "clip_embed: preloaded {preloaded:?} in {:.0} ms (ONNX Runtime's library, and each model's tokenizer); {:.1} MB of heap holes taken in {} chunks",
+        started.elapsed().as_secs_f64() * 1e3,
+        plugged.bytes as f64 / 1e6,
+        plugged.chunks
+    );
+}
+
+/// Waits up to `limit` for this process to have one thread (nothing in
+/// [`preload`] starts one: this guards against a dependency that would, since
+/// a child does not get a parent's other threads); the count at the end.
+fn wait_for_one_thread(limit: std::time::Duration) -> Option<usize> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let threads = threads_of_this_process();
+        if threads == Some(1) || std::time::Instant::now() >= deadline {
+            return threads;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// This process's threads, from `/proc/self/task`; None where it cannot be read.
+fn threads_of_this_process() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
+}
+
+/// Drops, once per backend, the preloaded models whose files changed since
+/// the postmaster loaded them (a few `stat`s; nothing without preloading).
+fn drop_changed_preloads_once(registry: &mut Registry) {
+    static CHECKED_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let pid = std::process::id();
+    if CHECKED_IN.swap(pid, std::sync::atomic::Ordering::Relaxed) != pid {
+        for name in registry.drop_changed_preloads() {
+            pgrx::log!(
+                "clip_embed: model \"{name}\" changed since the server preloaded it; this backend loads it afresh"
+            );
+        }
+    }
 }
 
 /// Whether Postgres wants this backend to stop what it is doing: a cancel

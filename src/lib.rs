@@ -34,12 +34,19 @@ mod rows;
 
 ::pgrx::pg_module_magic!(name, version);
 
-/// Registers the settings. Loads nothing else: ONNX Runtime and models load
-/// lazily in each backend, never in the postmaster, so a preloaded library
-/// forks no ORT threads or sessions into children.
+/// Registers the settings. Loads nothing else unless `clip_embed.preload_models`
+/// names models and the library is in `shared_preload_libraries`: then the
+/// postmaster parses their tokenizers and maps ONNX Runtime's library here,
+/// starting no thread, so that it still has one when it forks (see
+/// [`backend::preload`]). ONNX sessions always load lazily in each backend.
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    // SAFETY: plain reads of two flags the server sets before loading libraries.
+    let in_postmaster = unsafe { pg_sys::process_shared_preload_libraries_in_progress && !pg_sys::IsUnderPostmaster };
+    if in_postmaster {
+        backend::preload();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -30,8 +30,26 @@ impl Runtime {
         RUNTIME.get_or_try_init(|| Runtime::load(library))
     }
 
+    /// Maps ONNX Runtime's library (`dlopen`) without creating the
+    /// environment, for a process about to fork: the library starts no thread
+    /// when mapped, but `CreateEnv` starts one (ONNX Runtime 1.32), which a
+    /// forked child would not have. The children then find the library mapped
+    /// and relocated, and [`Runtime::get_or_load`] only creates the
+    /// environment. Mapping it again, or another path later, does nothing.
+    pub fn load_library(library: &Path) -> Result<()> {
+        Runtime::open(library).map(drop)
+    }
+
     /// Loads ONNX Runtime from `library` (an absolute path) and creates the environment.
     fn load(library: &Path) -> Result<Runtime> {
+        let builder = Runtime::open(library)?;
+        let environment = with_signals_blocked(|| builder.with_name("clip_embed").with_telemetry(false).build())
+            .map_err(|e| Error::Inference(format!("could not create the ONNX Runtime environment: {e}")))?;
+        Ok(Runtime { environment })
+    }
+
+    /// Maps the library at `library`, checked to be an absolute path to a file.
+    fn open(library: &Path) -> Result<ort::environment::EnvironmentBuilder> {
         if !library.is_absolute() {
             return Err(Error::InvalidArgument(format!(
                 "clip_embed.onnxruntime_path must be an absolute path, not \"{}\"",
@@ -41,11 +59,8 @@ impl Runtime {
         if !library.exists() {
             return Err(Error::MissingFile { what: "ONNX Runtime library", path: library.to_path_buf() });
         }
-        let builder = ort::init_from(library).map_err(|e| {
+        ort::init_from(library).map_err(|e| {
             Error::InvalidModel(format!("could not load ONNX Runtime from \"{}\": {e}", library.display()))
-        })?;
-        let environment = with_signals_blocked(|| builder.with_name("clip_embed").with_telemetry(false).build())
-            .map_err(|e| Error::Inference(format!("could not create the ONNX Runtime environment: {e}")))?;
-        Ok(Runtime { environment })
+        })
     }
 }

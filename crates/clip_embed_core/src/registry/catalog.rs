@@ -100,6 +100,7 @@ impl Registry {
                 visual_origin: Origin::Original,
                 textual_origin: Origin::Original,
                 fingerprint: None,
+                preloaded: None,
             };
             self.models.insert(found.key.clone(), model);
         }

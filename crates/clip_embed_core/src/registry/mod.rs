@@ -15,16 +15,19 @@
 //! * `towers`: the one place a tower loads
 //! * `zero_shot`: `clip_classify`'s scoring
 //! * `prepared_copies`: the prepared store as `clip_prepared_models()` sees it
+//! * `preload`: models loaded before the process forks, checked once per backend
 
 mod catalog;
 mod embed;
 pub mod names;
+mod preload;
 mod prepared_copies;
 mod state;
 mod towers;
 mod zero_shot;
 
 pub use catalog::ModelInfo;
+pub use preload::{plug_heap_holes, PluggedHoles};
 pub use prepared_copies::PreparedCopy;
 pub use state::{Registry, Settings};
 pub use zero_shot::{MAX_LABELS, MAX_PROMPT_BYTES};

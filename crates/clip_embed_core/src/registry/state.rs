@@ -87,6 +87,17 @@ pub(super) struct Model {
     pub(super) visual_origin: Origin,
     pub(super) textual_origin: Origin,
     pub(super) fingerprint: Option<(Vec<FileStamp>, String)>,
+    /// For a model preloaded before the process forked ([`Registry::preload`]):
+    /// its files' stamps then, and its tokenizer until the text tower takes it.
+    pub(super) preloaded: Option<Preloaded>,
+}
+
+/// What a model holds from a preload until its backend uses it.
+pub(super) struct Preloaded {
+    /// Its files' stamps when it was preloaded.
+    pub(super) stamps: Vec<FileStamp>,
+    /// The parsed tokenizer, until the text tower takes it.
+    pub(super) tokenizer: Option<ClipTokenizer>,
 }
 
 /// The loaded runtime and models of one process (a Postgres backend).

@@ -49,9 +49,16 @@ impl Registry {
         model.textual = None;
         let layout = &model.layout;
         let source = TowerSource::of(&model.name, layout, TowerKind::Textual);
-        // The tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX Runtime
-        // creates the session (~55 ms for a prepared ViT-B/16 text tower).
+        // A tokenizer the postmaster parsed is taken as it is (its pages stay
+        // shared with the other backends until written).
+        let preloaded = model.preloaded.as_mut().and_then(|p| p.tokenizer.take());
+        let from_preload = preloaded.is_some();
+        // Otherwise the tokenizer parses its 1.9 MB JSON (~60 ms) while ONNX
+        // Runtime creates the session (~55 ms for a prepared ViT-B/16 text tower).
         let (tower, tokenizer) = std::thread::scope(|scope| {
+            if let Some(tokenizer) = preloaded {
+                return (load_tower(settings, runtime, &source), Ok(tokenizer));
+            }
             let tokenizer = crate::worker::with_signals_blocked(|| {
                 scope.spawn(|| {
                     let slots = layout.text.context_length.unwrap_or(DEFAULT_CONTEXT_LENGTH);
@@ -61,7 +68,17 @@ impl Registry {
             let tower = load_tower(settings, runtime, &source);
             (tower, tokenizer.join().unwrap_or_else(|_| Err(Error::Inference("the tokenizer loader panicked".into()))))
         });
-        let (mut tower, origin) = tower?;
+        let (mut tower, origin) = match tower {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                // A load a cancel stopped hands the preloaded tokenizer back
+                // for the next try, which would otherwise parse its own.
+                if let (true, Ok(tokenizer), Some(preloaded)) = (from_preload, tokenizer, model.preloaded.as_mut()) {
+                    preloaded.tokenizer = Some(tokenizer);
+                }
+                return Err(error);
+            }
+        };
         let context_length = layout.text.context_length.or(tower.context_length()).unwrap_or(DEFAULT_CONTEXT_LENGTH);
         if context_length > MAX_CONTEXT_LENGTH {
             // The tokenizer allocates ids for every slot: a graph saying 10^9 would ask for 8 GB.
