@@ -8,7 +8,8 @@
 #                                     9. install_model.sh: installs a good folder, refuses a broken one;
 #                                        get_model.sh against a local stand-in for the Hugging Face hub
 #                                    10. a hot standby (pg_basebackup -R) serves the same vectors and k-NN
-#                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster)
+#                                    11. hostile: an ordinary role's attacks, faults, a crowd (own cluster);
+#                                        preload: clip_embed.preload_models in the postmaster (own cluster)
 #                                    12. the SQL examples of README.md and docs/*.md, verbatim
 #                                    13. Citus: generated column, HNSW and k-NN on shards, the surprises
 #                                    14. PostgreSQL 18: pg_regress and the README's SQL on that major
@@ -171,6 +172,9 @@ log "hot standby: pg_basebackup -R from the test cluster, same vectors and k-NN"
 
 log "hostile: attacks by an ordinary role, faults and a crowd, on a cluster of its own under ulimit -v"
 "$PY" tests/hostile/hostile.py --home "$CLIP_EMBED_HOME" --bindir "$PG_BINDIR"
+
+log "preload: clip_embed.preload_models with shared_preload_libraries (own cluster): same vectors, one-thread postmaster, cancel"
+"$PY" tests/preload/preload.py --home "$CLIP_EMBED_HOME"
 
 log "Citus 13.2.2 (scripts/citus.sh builds it from ../shared/vendor): a coordinator and two workers, 4 shards"
 bash scripts/citus.sh
