@@ -35,7 +35,11 @@ fn main() {
         ("486 MB of U+FEFF (all deleted)", "\u{feff}".repeat(170_000_000)),
         ("1 GB of blank lines (LF)", "\n".repeat(1 << 30)),
         ("800 MB of '&amp; '", "&amp; ".repeat(140_000_000)),
+        ("1M-char line, mojibake/refs/controls", mixed_line()),
     ];
+    // Usage: long_text [SUBSTRING]: only the inputs whose name holds it.
+    let only = std::env::args().nth(1).unwrap_or_default();
+    let cases: Vec<_> = cases.into_iter().filter(|(name, _)| name.contains(only.as_str())).collect();
     println!("{:20} {:34} {:>9} {:>14}", "path", "input", "encode s", "cancel after");
     for ((name, text), (path, tokenizer)) in cases.iter().flat_map(|c| tokenizers.iter().map(move |t| (c, t))) {
         CANCEL.store(false, Ordering::Relaxed);
@@ -60,4 +64,21 @@ fn main() {
         });
         println!("{path:20} {name:34} {seconds:9.3} {latency:>14}  ({outcome})");
     }
+}
+
+/// One line of a million characters: mojibake pieces, HTML references and
+/// control characters in a fixed pseudo-random order, which ftfy cleans
+/// whole, over several rounds (about 0.1 s here; the slowest line found,
+/// docs/decoding.md, took 0.43 s).
+fn mixed_line() -> String {
+    let pieces =
+        ["caf\u{c3}\u{a9} ", "&amp;amp;lt;", "\u{1b}[31m", "\u{80}\u{99}", "na\u{c3}\u{af}ve ", "&#x2019;", "\u{7}x "];
+    let (mut line, mut state, mut chars) = (String::new(), 0x2545_f491_u32, 0);
+    while chars < 1_000_000 {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let piece = pieces[(state >> 16) as usize % pieces.len()];
+        line.push_str(piece);
+        chars += piece.chars().count();
+    }
+    line
 }

@@ -25,6 +25,8 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
+use crate::cancel::{poll, CancelCheck};
+use crate::error::Result;
 use encoding::fix_encoding;
 use html::ftfy_unescape_html;
 pub(super) use html::html_unescape;
@@ -60,7 +62,7 @@ pub(super) fn ftfy_fix_text(text: &str) -> String {
         let end = segment_len(rest);
         let segment = &rest[..end];
         unescapes &= !segment.contains('<');
-        out.push_str(&fix_segment(segment, unescapes));
+        out.push_str(&fix_segment(segment, unescapes, None).expect("fixing fails only when cancelled"));
         rest = &rest[end..];
     }
     out
@@ -75,7 +77,10 @@ fn segment_len(text: &str) -> usize {
 
 /// ftfy's `fix_and_explain` on one segment (or, where every fix is local,
 /// on a piece of one): all fixes, round after round until nothing changes.
-pub(super) fn fix_segment(text: &str, unescapes: bool) -> String {
+/// `cancel` is polled before each of a round's three steps: a segment of a
+/// million characters took up to 0.43 s over its rounds (docs/decoding.md),
+/// a step of one round a tenth of that.
+pub(super) fn fix_segment(text: &str, unescapes: bool, cancel: Option<CancelCheck>) -> Result<String> {
     let mut text = text.to_string();
     let mut fixed_bytes = 0usize;
     for round in 0.. {
@@ -83,18 +88,21 @@ pub(super) fn fix_segment(text: &str, unescapes: bool) -> String {
             break;
         }
         fixed_bytes += text.len();
+        poll(cancel)?;
         let unescaped = if unescapes { ftfy_unescape_html(&text) } else { Cow::Borrowed(text.as_str()) };
+        poll(cancel)?;
         let decoded = match fix_encoding(&unescaped) {
             Cow::Borrowed(_) => unescaped,
             Cow::Owned(fixed) => Cow::Owned(fixed),
         };
+        poll(cancel)?;
         let fixed = character_fixes(&decoded);
         if fixed == text {
             break;
         }
         text = fixed;
     }
-    text
+    Ok(text)
 }
 
 /// ftfy's fixes after `fix_encoding`, in its order, then NFC.
@@ -223,8 +231,8 @@ mod tests {
     #[test]
     fn fixes_repeat_until_nothing_changes() {
         // An escaped mojibake sequence: unescaped in round one, decoded in round two.
-        assert_eq!(fix_segment("caf&Atilde;&copy;", true), "caf\u{e9}");
+        assert_eq!(fix_segment("caf&Atilde;&copy;", true, None).unwrap(), "caf\u{e9}");
         // One "amp;" a round, 100 rounds, as Python's ftfy does.
-        assert_eq!(fix_segment(&format!("&{}lt;", "amp;".repeat(100)), true), "<");
+        assert_eq!(fix_segment(&format!("&{}lt;", "amp;".repeat(100)), true, None).unwrap(), "<");
     }
 }

@@ -52,7 +52,7 @@ impl OpenAiPath {
             if crate::cancel::requested(cancel) {
                 return Err(Error::Cancelled);
             }
-            let Some(cleaned) = chunks.next_cleaned() else { break };
+            let Some(cleaned) = chunks.next_cleaned(cancel)? else { break };
             let encoding = tokenizer
                 .encode_fast(cleaned.as_str(), false)
                 .map_err(|e| Error::InvalidArgument(format!("could not tokenize text: {e}")))?;
@@ -110,8 +110,9 @@ impl<'a> TextChunks<'a> {
     }
 
     /// The next chunk, cleaned; `None` at the end of the text. An empty chunk
-    /// when this step's scanning budget ran out first (the caller polls cancel).
-    pub(super) fn next_cleaned(&mut self) -> Option<String> {
+    /// when this step's scanning budget ran out first (the caller polls
+    /// cancel); a segment fixed whole polls it too, between its steps.
+    pub(super) fn next_cleaned(&mut self, cancel: Option<CancelCheck>) -> Result<Option<String>> {
         let mut fixed = String::new();
         if self.fixed_at < self.fixed_segment.len() {
             self.take_fixed_chunk(&mut fixed);
@@ -119,39 +120,40 @@ impl<'a> TextChunks<'a> {
             let start = self.at;
             self.at = skip_tokenless(self.text, self.at, SCAN_BYTES_PER_STEP);
             if self.at >= self.text.len() {
-                return None;
+                return Ok(None);
             }
             if self.at - start >= SCAN_BYTES_PER_STEP {
-                return Some(String::new());
+                return Ok(Some(String::new()));
             }
             if self.at >= self.segment_end {
                 self.enter_segment_at(self.at);
             }
-            self.fix_next_piece(&mut fixed);
+            self.fix_next_piece(&mut fixed, cancel)?;
         }
         let continued_from = self.at;
         while self.continues_into_next_segment(&fixed) && self.at - continued_from < SCAN_BYTES_PER_STEP {
             self.enter_segment_at(self.at);
-            self.fix_next_piece(&mut fixed);
+            self.fix_next_piece(&mut fixed, cancel)?;
         }
-        Some(finish_chunk(fixed))
+        Ok(Some(finish_chunk(fixed)))
     }
 
     /// Appends ftfy's fixes of the next piece of the current segment: a
     /// chunk's worth read a chunk at a time, or the first chunk of the
     /// segment fixed whole.
-    fn fix_next_piece(&mut self, out: &mut String) {
+    fn fix_next_piece(&mut self, out: &mut String, cancel: Option<CancelCheck>) -> Result<()> {
         if self.segment_fixed_whole {
             let segment = &self.text[self.segment_start..self.segment_end];
-            self.fixed_segment = fix_segment(segment, self.ftfy_unescapes);
+            self.fixed_segment = fix_segment(segment, self.ftfy_unescapes, cancel)?;
             self.fixed_at = 0;
             self.at = self.segment_end;
             self.take_fixed_chunk(out);
         } else {
             let end = chunk_end(self.text, self.at).min(self.segment_end);
-            out.push_str(&fix_segment(&self.text[self.at..end], self.ftfy_unescapes));
+            out.push_str(&fix_segment(&self.text[self.at..end], self.ftfy_unescapes, cancel)?);
             self.at = end;
         }
+        Ok(())
     }
 
     /// Appends the next chunk of the segment fixed whole.

@@ -408,3 +408,34 @@ fn a_line_of_dense_mojibake_cleans_in_bounded_time() {
         assert_eq!(Some(ids), encode_whole(&tokenizer, &line), "{name}");
     }
 }
+
+/// Calls of [`counting_cancel`], and the call from which it says "cancel" (0: never).
+static CANCEL_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CANCEL_FROM_CALL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn counting_cancel() -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    let call = CANCEL_CALLS.fetch_add(1, SeqCst) + 1;
+    let from = CANCEL_FROM_CALL.load(SeqCst);
+    from != 0 && call >= from
+}
+
+#[test]
+fn a_segment_fixed_whole_polls_cancel_between_its_steps() {
+    use std::sync::atomic::Ordering::SeqCst;
+    // A line of references nested 20 deep: ftfy fixes it whole, in 21 rounds.
+    let tokenizer = installed_tokenizer();
+    let (name, line, _) = dense_mojibake_lines().into_iter().find(|(name, ..)| *name == "references 20 deep").unwrap();
+    CANCEL_FROM_CALL.store(0, SeqCst);
+    CANCEL_CALLS.store(0, SeqCst);
+    let ids = tokenizer.encode(&line, Some(counting_cancel)).unwrap();
+    let polls = CANCEL_CALLS.load(SeqCst);
+    // Three polls a round inside the segment, beside the reader's own between chunks.
+    assert!(polls >= 3 * 21, "{name}: cancel polled {polls} times");
+    assert_eq!(Some(ids), encode_whole(&tokenizer, &line), "{name}");
+    // A cancel in the middle of the segment stops it at that poll.
+    CANCEL_FROM_CALL.store(10, SeqCst);
+    CANCEL_CALLS.store(0, SeqCst);
+    assert!(matches!(tokenizer.encode(&line, Some(counting_cancel)), Err(crate::error::Error::Cancelled)));
+    assert_eq!(CANCEL_CALLS.load(SeqCst), 10, "{name}: work went on after the cancel");
+}
