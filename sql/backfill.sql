@@ -22,6 +22,12 @@ DECLARE
     node_ports integer[];
     node_commands text[];
     node record;
+    -- This extension's schema, read from the catalogue: the statements below
+    -- name its functions with it, so a function of the same name that another
+    -- role created earlier on the caller's search_path is never the one run
+    -- (a superuser's CALL on another role's table included).
+    ext text := (SELECT e.extnamespace::regnamespace::text FROM pg_catalog.pg_extension e
+                 WHERE e.extname = 'clip_embed');
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
@@ -36,9 +42,9 @@ BEGIN
     -- by another model (or this name's earlier weights), say so before adding
     -- more. One row, one embedding; clip_column_models samples the whole column.
     BEGIN
-        EXECUTE format('SELECT clip_similarity(%I::real[], clip_embed_image(%I, $1)) FROM %s '
-                       'WHERE %I IS NOT NULL AND %I IS NOT NULL LIMIT 1',
-                       embedding_column, image_column, tbl, embedding_column, image_column)
+        EXECUTE format('SELECT %1$s.clip_similarity(%2$I::real[], %1$s.clip_embed_image(%3$I, $1)) FROM %4$s '
+                       'WHERE %2$I IS NOT NULL AND %3$I IS NOT NULL LIMIT 1',
+                       ext, embedding_column, image_column, tbl)
             INTO existing_similarity USING model;
     EXCEPTION WHEN others THEN
         -- No cast to real[] (sparsevec), an undecodable image: no verdict. A
@@ -73,13 +79,14 @@ BEGIN
         SELECT array_agg(nodename), array_agg(nodeport), array_agg(command)
           INTO node_names, node_ports, node_commands
           FROM (SELECT p.nodename, p.nodeport,
-                       'DO ' || quote_literal('BEGIN ' || string_agg(format('CALL clip_embed_backfill(%L, %s); ',
-                           shard_name(sh.logicalrelid, sh.shardid), shard_args), '' ORDER BY sh.shardid) || ' END')
+                       'DO ' || quote_literal('BEGIN ' || string_agg(format('CALL %s.clip_embed_backfill(%L, %s); ',
+                           ext, pg_catalog.shard_name(sh.logicalrelid, sh.shardid), shard_args), '' ORDER BY sh.shardid)
+                           || ' END')
                            AS command
-                  FROM pg_dist_shard sh JOIN pg_dist_shard_placement p USING (shardid)
+                  FROM pg_catalog.pg_dist_shard sh JOIN pg_catalog.pg_dist_shard_placement p USING (shardid)
                  WHERE sh.logicalrelid = tbl AND p.shardstate = 1
                  GROUP BY p.nodename, p.nodeport) per_node;
-        FOR node IN SELECT * FROM master_run_on_worker(node_names, node_ports, node_commands, true) LOOP
+        FOR node IN SELECT * FROM pg_catalog.master_run_on_worker(node_names, node_ports, node_commands, true) LOOP
             IF NOT node.success THEN
                 RAISE EXCEPTION 'clip_embed_backfill: the shards of % on node %:% failed: %', tbl,
                         node.node_name, node.node_port, node.result
@@ -107,9 +114,9 @@ BEGIN
             'WITH batch AS MATERIALIZED ('
             'SELECT tableoid AS rel, ctid AS tid FROM %1$s WHERE %2$I IS NULL AND %3$I IS NOT NULL '
             'LIMIT $2 FOR UPDATE SKIP LOCKED) '
-            'UPDATE %1$s SET %2$I = clip_embed_image(%3$I, $1) '
+            'UPDATE %1$s SET %2$I = %4$s.clip_embed_image(%3$I, $1) '
             'WHERE ctid = ANY (ARRAY(SELECT tid FROM batch)) AND (tableoid, ctid) IN (SELECT rel, tid FROM batch)',
-            tbl, embedding_column, image_column) USING model, batch_size;
+            tbl, embedding_column, image_column, ext) USING model, batch_size;
         GET DIAGNOSTICS n = ROW_COUNT;
         EXIT WHEN n = 0;
         done := done + n;

@@ -133,6 +133,23 @@ def main():
         c.execute(f"""CALL clip_embed_backfill('"odd''name%s"', 'im%sg', 'e''mb', model => '{MODEL}')""")
         odd = dict(c.execute("""SELECT id, "e'mb"::text FROM "odd'name%s" """).fetchall())
         check("... also for a table and columns named with a quote and a %", odd == local)
+        # An ordinary role backfills its own distributed table too (Citus connects to the workers as that
+        # role: the nodes' peer map lets the OS user postgres in as it).
+        c.execute("CREATE ROLE regress_citus_user LOGIN")
+        c.execute("GRANT CREATE ON SCHEMA public TO regress_citus_user")
+        for name, _ in NODES:
+            with open(os.path.join(args.home, name, "data", "pg_ident.conf"), "a") as ident:
+                ident.write("owners postgres regress_citus_user\n")
+            conns[name].execute("SELECT pg_reload_conf()")
+        c.execute("SET ROLE regress_citus_user")
+        c.execute("CREATE TABLE user_photos (id bigint PRIMARY KEY, data bytea, emb vector(512))")
+        c.execute("SELECT create_distributed_table('user_photos', 'id')")
+        c.execute("INSERT INTO user_photos (id, data) VALUES " + ", ".join(["(%s, %s)"] * len(images)),
+                  [x for i, data in enumerate(images) for x in (i, data)])
+        c.execute(f"CALL clip_embed_backfill('user_photos', 'data', 'emb', model => '{MODEL}')")
+        mine = dict(c.execute("SELECT id, emb::text FROM user_photos").fetchall())
+        c.execute("RESET ROLE")
+        check("... by an ordinary role on its own table, the same vectors", mine == local)
         # A worker that fails (here: a model no node has) is named, with its error; 38000.
         c.execute("UPDATE old_photos SET emb = NULL")
         try:

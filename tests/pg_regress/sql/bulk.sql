@@ -73,3 +73,16 @@ SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'data', 
 SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'nope', 'emb')$$);
 SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'id', 'emb')$$);
 DROP TABLE mixed_photos, half_photos, captions;
+-- A function named like the extension's, in a schema before it on the
+-- caller's search_path, is never the one the backfill runs.
+CREATE SCHEMA regress_shadow;
+CREATE FUNCTION regress_shadow.clip_embed_image(bytea, text) RETURNS real[]
+  LANGUAGE sql AS $$ SELECT array_fill(0.5::real, ARRAY[512]) $$;
+CREATE TABLE shadowed (id int PRIMARY KEY, data bytea, emb vector(512));
+INSERT INTO shadowed SELECT 1, data FROM regress_images ORDER BY name LIMIT 1;
+SET search_path = regress_shadow, public;
+CALL clip_embed_backfill('shadowed', 'data', 'emb');
+RESET search_path;
+SELECT emb = clip_embed_image(data)::vector AS the_extensions_vector FROM shadowed;
+DROP TABLE shadowed;
+DROP SCHEMA regress_shadow CASCADE;
