@@ -242,7 +242,11 @@ BEGIN
         -- cancel is not an "others" and still ends the CALL.
         existing_similarity := NULL;
     END;
-    IF existing_similarity < 0.999 THEN
+    -- Operators between two types (float8 < numeric, regclass = regclass,
+    -- bigint / numeric) are written so that only pg_catalog's can match: an
+    -- operator another role defined for exactly those types, in any schema on
+    -- the caller's search_path, would otherwise win over the built-in's cast.
+    IF existing_similarity < 0.999::float8 THEN
         RAISE WARNING 'column "%" of % already holds vectors that model "%" did not make', embedding_column, tbl,
                 CASE WHEN model = '' THEN current_setting('clip_embed.default_model', true) ELSE model END
             USING DETAIL = format('A sampled row''s stored vector has cosine similarity %s to this model''s.',
@@ -260,23 +264,45 @@ BEGIN
     -- 2-core machine's 2 workers: 1.32x one node's speed, where one per node
     -- gives more (bench/citus_bulk.py); threads => n uses n cores per node.
     IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition '
+                'WHERE logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid)'
             INTO distributed USING tbl;
     END IF;
     IF distributed THEN
-        shard_args := format('%L, %L, %s, %L, %s', image_column, embedding_column, batch_size, model,
+        -- A shard with several placements (a replicated table, a reference
+        -- table) would be embedded by each placement's node on its own: after
+        -- a failure on one node its replicas would differ.
+        IF EXISTS (SELECT FROM pg_catalog.pg_dist_shard sh JOIN pg_catalog.pg_dist_shard_placement p USING (shardid)
+                    WHERE sh.logicalrelid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid AND p.shardstate = 1
+                    GROUP BY sh.shardid HAVING count(*) > 1) THEN
+            RAISE EXCEPTION 'clip_embed_backfill: % has shards with several placements (replicated, or a reference table)', tbl
+                USING ERRCODE = '0A000',
+                      HINT = format('UPDATE %s SET %I = clip_embed_image(%I, %L) WHERE %I IS NULL embeds it on every '
+                                    'placement in one transaction.', tbl, embedding_column, image_column, model,
+                                    embedding_column);
+        END IF;
+        -- Typed literals: on the worker, a procedure of the same name with
+        -- other parameter types (text, ...) never matches the call better.
+        shard_args := format('%L::pg_catalog.name, %L::pg_catalog.name, %s::pg_catalog.int4, %L::pg_catalog.text, '
+                             '%s::pg_catalog.int4', image_column, embedding_column, batch_size, model,
                              coalesce(threads::text, 'NULL'));
         -- Citus's catalogue, read only when Citus is there (plpgsql plans a statement when it first runs it).
         SELECT array_agg(nodename), array_agg(nodeport), array_agg(command)
           INTO node_names, node_ports, node_commands
           FROM (SELECT p.nodename, p.nodeport,
-                       'DO ' || quote_literal('BEGIN ' || string_agg(format('CALL %s.clip_embed_backfill(%L, %s); ',
-                           ext, pg_catalog.shard_name(sh.logicalrelid, sh.shardid), shard_args), '' ORDER BY sh.shardid)
-                           || ' END')
-                           AS command
+                       'DO ' || quote_literal('BEGIN ' || string_agg(format(
+                           'CALL %s.clip_embed_backfill(%L::pg_catalog.regclass, %s); ', ext,
+                           -- Schema-qualified always (Citus 13.1+): not read with the worker's search_path.
+                           pg_catalog.shard_name(sh.logicalrelid, sh.shardid, false), shard_args),
+                           '' ORDER BY sh.shardid) || ' END') AS command
                   FROM pg_catalog.pg_dist_shard sh JOIN pg_catalog.pg_dist_shard_placement p USING (shardid)
-                 WHERE sh.logicalrelid = tbl AND p.shardstate = 1
+                 WHERE sh.logicalrelid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid AND p.shardstate = 1
                  GROUP BY p.nodename, p.nodeport) per_node;
+        -- Commit what this transaction holds (the table's lock, its snapshot)
+        -- before the nodes work for minutes: an ALTER TABLE waiting behind it
+        -- would queue every query on the table. In a transaction block this
+        -- raises 2D000, as the batches of a local table do.
+        COMMIT;
         FOR node IN SELECT * FROM pg_catalog.master_run_on_worker(node_names, node_ports, node_commands, true) LOOP
             IF NOT node.success THEN
                 RAISE EXCEPTION 'clip_embed_backfill: the shards of % on node %:% failed: %', tbl,
@@ -287,7 +313,7 @@ BEGIN
         END LOOP;
         EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL AND %I IS NOT NULL', tbl, embedding_column, image_column)
             INTO n;
-        RAISE NOTICE 'clip_embed_backfill: % of % rows embedded, on the workers of distributed table %',
+        RAISE NOTICE 'clip_embed_backfill: % of % rows embedded, on the nodes of distributed table %',
                 todo - n, todo, tbl
             USING DETAIL = format('%s s', round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
         RETURN;
@@ -313,7 +339,7 @@ BEGIN
         done := done + n;
         COMMIT;
         RAISE NOTICE 'clip_embed_backfill: % of % rows embedded', done, todo
-            USING DETAIL = format('%s rows/s, %s s so far', round(done / greatest(
+            USING DETAIL = format('%s rows/s, %s s so far', round(done::numeric / greatest(
                 extract(epoch FROM clock_timestamp() - started), 0.001)::numeric, 1),
                 round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
     END LOOP;

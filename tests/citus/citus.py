@@ -125,7 +125,7 @@ def main():
         filled = dict(c.execute("SELECT id, emb::text FROM old_photos").fetchall())
         check("CALL clip_embed_backfill on a distributed table fills it with the same vectors", filled == local)
         check("... and says how many rows it embedded",
-              any("20 of 20 rows embedded, on the workers" in n for n in notices), notices)
+              any("20 of 20 rows embedded, on the nodes" in n for n in notices), notices)
         # A quote and a per cent sign in the names reach each shard intact.
         c.execute("""CREATE TABLE "odd'name%s" (id bigint PRIMARY KEY, "im%sg" bytea, "e'mb" vector(512))""")
         c.execute("""SELECT create_distributed_table('"odd''name%s"', 'id')""")
@@ -150,6 +150,46 @@ def main():
         mine = dict(c.execute("SELECT id, emb::text FROM user_photos").fetchall())
         c.execute("RESET ROLE")
         check("... by an ordinary role on its own table, the same vectors", mine == local)
+        # Shadows never run: an operator for regclass = regclass on the caller's search_path, and on a
+        # worker a procedure of the same name taking text (a better match for untyped literals).
+        c.execute("CREATE SCHEMA shadow")
+        c.execute("CREATE FUNCTION shadow.eq(regclass, regclass) RETURNS boolean LANGUAGE plpgsql "
+                  "AS $$ BEGIN RAISE EXCEPTION 'the shadow = ran'; END $$")
+        c.execute("CREATE OPERATOR shadow.= (leftarg = regclass, rightarg = regclass, function = shadow.eq)")
+        w1 = conns["citus_w1"]
+        with w1.transaction():  # Citus lets a worker create a local object with DDL propagation off
+            w1.execute("SET LOCAL citus.enable_ddl_propagation = off")
+            w1.execute("CREATE PROCEDURE public.clip_embed_backfill(a text, b text, c text, d integer, e text, f text) "
+                       "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadow procedure ran'; END $$")
+        c.execute("UPDATE old_photos SET emb = NULL")
+        c.execute("SET search_path = shadow, public")
+        c.execute(f"CALL clip_embed_backfill('old_photos', 'data', 'emb', model => '{MODEL}')")
+        c.execute("RESET search_path")
+        refilled = dict(c.execute("SELECT id, emb::text FROM old_photos").fetchall())
+        check("... with another's operator on the search_path and procedure on a worker: the same vectors",
+              refilled == local)
+        c.execute("DROP SCHEMA shadow CASCADE")
+        with w1.transaction():
+            w1.execute("SET LOCAL citus.enable_ddl_propagation = off")
+            w1.execute("DROP PROCEDURE public.clip_embed_backfill(text, text, text, integer, text, text)")
+        # In a transaction block: 2D000 before any node works, as for a local table.
+        c.execute("UPDATE old_photos SET emb = NULL")
+
+        def in_a_block():
+            with c.transaction():
+                c.execute(f"CALL clip_embed_backfill('old_photos', 'data', 'emb', model => '{MODEL}')")
+
+        state = sqlstate(in_a_block)
+        untouched = c.execute("SELECT count(emb) FROM old_photos").fetchone()[0]
+        check("... in a transaction block: 2D000, nothing embedded", (state, untouched) == ("2D000", 0),
+              (state, untouched))
+        # Replicated shards (or a reference table) would be embedded by each placement's node apart: refused.
+        c.execute("SET citus.shard_replication_factor = 2")
+        c.execute("CREATE TABLE replicated (id bigint PRIMARY KEY, data bytea, emb vector(512))")
+        c.execute("SELECT create_distributed_table('replicated', 'id')")
+        c.execute("RESET citus.shard_replication_factor")
+        state = sqlstate(lambda: c.execute(f"CALL clip_embed_backfill('replicated', 'data', 'emb', model => '{MODEL}')"))
+        check("... a table with replicated shards: 0A000", state == "0A000", state)
         # A worker that fails (here: a model no node has) is named, with its error; 38000.
         c.execute("UPDATE old_photos SET emb = NULL")
         try:

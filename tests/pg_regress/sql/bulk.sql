@@ -73,16 +73,25 @@ SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'data', 
 SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'nope', 'emb')$$);
 SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'id', 'emb')$$);
 DROP TABLE mixed_photos, half_photos, captions;
--- A function named like the extension's, in a schema before it on the
--- caller's search_path, is never the one the backfill runs.
+-- A function named like the extension's, or an operator for exactly the
+-- types of a comparison the procedure makes (float8 < numeric, bigint /
+-- numeric), in a schema on the caller's search_path, is never the one the
+-- backfill runs (another role's, run with the caller's rights).
 CREATE SCHEMA regress_shadow;
 CREATE FUNCTION regress_shadow.clip_embed_image(bytea, text) RETURNS real[]
   LANGUAGE sql AS $$ SELECT array_fill(0.5::real, ARRAY[512]) $$;
+CREATE FUNCTION regress_shadow.hijacked(float8, numeric) RETURNS boolean
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadow < ran'; END $$;
+CREATE OPERATOR regress_shadow.< (leftarg = float8, rightarg = numeric, function = regress_shadow.hijacked);
+CREATE FUNCTION regress_shadow.divided(bigint, numeric) RETURNS numeric
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadow / ran'; END $$;
+CREATE OPERATOR regress_shadow./ (leftarg = bigint, rightarg = numeric, function = regress_shadow.divided);
 CREATE TABLE shadowed (id int PRIMARY KEY, data bytea, emb vector(512));
-INSERT INTO shadowed SELECT 1, data FROM regress_images ORDER BY name LIMIT 1;
+INSERT INTO shadowed SELECT row_number() OVER (ORDER BY name), data FROM regress_images ORDER BY name LIMIT 2;
+UPDATE shadowed SET emb = clip_embed_image(data)::vector WHERE id = 2;
 SET search_path = regress_shadow, public;
 CALL clip_embed_backfill('shadowed', 'data', 'emb');
 RESET search_path;
-SELECT emb = clip_embed_image(data)::vector AS the_extensions_vector FROM shadowed;
+SELECT id, emb = clip_embed_image(data)::vector AS the_extensions_vector FROM shadowed ORDER BY id;
 DROP TABLE shadowed;
 DROP SCHEMA regress_shadow CASCADE;
