@@ -29,6 +29,17 @@ for major in 15 18; do
   fi
 done
 
+# The test ends by installing this clone's dev build where the packages were:
+# a release build installed otherwise is not replaced unless asked (as scripts/env.sh's guard).
+for config in "$system_pg_config" "$pg18_config"; do
+  so="$("$config" --pkglibdir)/clip_embed.so"
+  if dev_install_would_replace_release "$so" && [ "${CLIP_EMBED_REPLACE_INSTALL:-0}" != 1 ]; then
+    echo "$so is a release build: this test would replace it with a dev build of this clone." \
+      "Rerun with CLIP_EMBED_REPLACE_INSTALL=1 to allow that." >&2
+    exit 1
+  fi
+done
+
 restore() {
   local rc=$? failed=0
   set +e
