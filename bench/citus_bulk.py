@@ -38,11 +38,6 @@ def timed(run):
     return time.perf_counter() - started
 
 
-def floats(conn, sql, args):
-    """real[] arrives as Python floats, each exactly its float4."""
-    return conn.execute(sql, args).fetchone()[0]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--home", required=True)
@@ -148,9 +143,9 @@ def main():
                                  autocommit=True) as s:
                 if not prepared:
                     s.execute("SET clip_embed.prepared_dir = ''")
-                t = floats(s, "SELECT clip_embed_text('a photo of a red bicycle', %s)", (m,))
-                i = floats(s, "SELECT clip_embed_image(%s, %s)", (images[0], m))
-                return t, i
+                t = s.execute("SELECT clip_embed_text('a photo of a red bicycle', %s)", (m,)).fetchone()[0]
+                i = s.execute("SELECT clip_embed_image(%s, %s)", (images[0], m)).fetchone()[0]
+                return t, i  # real[] arrives as Python floats, each exactly its float4
 
         (tp, ip), (to, io) = vectors(True), vectors(False)
         for what, a, b in (("text", tp, to), ("image", ip, io)):

@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import psycopg
 
@@ -28,6 +27,7 @@ CLUSTER = os.path.join(HERE, "..", "scripts", "pg_cluster.sh")
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 from backend_memory import private_mb  # noqa: E402
 from image_corpus import scene  # noqa: E402
+from prepared import overhead  # noqa: E402  (bench/prepared.py: first call minus the steady median)
 
 NAME = "bench_preload"
 
@@ -43,18 +43,6 @@ def connect(args):
                            user="postgres", autocommit=True)
     conn.execute("SET clip_embed.text_cache_entries = 0")
     return conn
-
-
-def ms(conn, sql, params):
-    t0 = time.perf_counter()
-    conn.execute(sql, params).fetchone()
-    return (time.perf_counter() - t0) * 1e3
-
-
-def overhead(conn, sql, params):
-    """First call minus the median of three steady ones (ms)."""
-    first = ms(conn, sql, params)
-    return first - statistics.median(ms(conn, sql, params) for _ in range(3))
 
 
 def postmaster(args):
@@ -88,13 +76,13 @@ def main():
             for preload in (False, True):
                 start(args, preload)
                 with connect(args) as first:
-                    both_overhead = overhead(first, both, both_params)
+                    both_overhead, _ = overhead(first, both, both_params)
                     with connect(args) as second:
                         pid = second.execute("SELECT pg_backend_pid()").fetchone()[0]
                         second.execute(both, both_params).fetchone()
                         memory = private_mb(pid)
                 with connect(args) as text_only:
-                    text_overhead = overhead(text_only, text, (args.model,))
+                    text_overhead, _ = overhead(text_only, text, (args.model,))
                 samples[preload].append((both_overhead / 1e3, text_overhead / 1e3, memory) + postmaster(args))
     finally:
         subprocess.run(["bash", CLUSTER, "stop", NAME], env=dict(os.environ, CLIP_EMBED_HOME=args.home))

@@ -98,12 +98,16 @@ def main():
             check("... SET LOCAL with citus.propagate_set_commands = 'local' does", c.execute(same).fetchone()[0] == 0)
 
         # Surprise: COPY through Citus reports a worker's 22P03 as XX000; INSERT ... VALUES keeps 22P03.
-        def sqlstate(run):
+        def error(run):
+            """What running `run` raised: (SQLSTATE, message, context), or (None, "", "")."""
             try:
                 run()
             except psycopg.Error as e:
-                return e.sqlstate
-            return None
+                return e.sqlstate, e.diag.message_primary, e.diag.context or ""
+            return None, "", ""
+
+        def sqlstate(run):
+            return error(run)[0]
 
         def copy_bad():
             with c.cursor().copy("COPY photos (id, data) FROM STDIN") as copy:
@@ -192,11 +196,8 @@ def main():
         check("... a table with replicated shards: 0A000", state == "0A000", state)
         # A worker that fails (here: a model no node has) is named, with its error; 38000.
         c.execute("UPDATE old_photos SET emb = NULL")
-        try:
-            c.execute("CALL clip_embed_backfill('old_photos', 'data', 'emb', model => 'no-such')")
-            state, message = None, ""
-        except psycopg.Error as e:
-            state, message = e.sqlstate, e.diag.message_primary
+        state, message, _ = error(
+            lambda: c.execute("CALL clip_embed_backfill('old_photos', 'data', 'emb', model => 'no-such')"))
         check("... a worker's failure: 38000 naming the node and the worker's error",
               state == "38000" and 'model "no-such" does not exist' in message
               and (f"{sockets['citus_w1']}:28821" in message or f"{sockets['citus_w2']}:28822" in message),
@@ -207,13 +208,6 @@ def main():
         w2.execute("ALTER SYSTEM SET clip_embed.model_dir = '/nonexistent/clip_models'")
         w2.execute("SELECT pg_reload_conf()")
         c.execute("TRUNCATE photos")
-
-        def error(run):
-            try:
-                run()
-            except psycopg.Error as e:
-                return e.sqlstate, e.diag.message_primary, e.diag.context or ""
-            return None, "", ""
 
         def insert_everywhere():  # ids whose shards live on both workers
             c.execute("INSERT INTO photos (id, data) VALUES " + ", ".join(["(%s, %s)"] * 8),

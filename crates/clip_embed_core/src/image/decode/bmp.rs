@@ -356,6 +356,16 @@ fn fill(
     Ok(())
 }
 
+/// The next RLE command (a count and a code byte), polling `cancel` every
+/// [`RLE_POLL_COMMANDS`] commands.
+fn next_rle_command(s: &mut Stream<'_>, commands: &mut u32, cancel: Option<CancelCheck>) -> Result<(usize, u8)> {
+    *commands = commands.wrapping_add(1);
+    if commands.is_multiple_of(RLE_POLL_COMMANDS) {
+        poll(cancel)?;
+    }
+    Ok((usize::from(s.byte()?), s.byte()?))
+}
+
 fn run_past_row() -> Error {
     Error::InvalidImage("BMP run goes past the end of its row (OpenCV 4.10 refuses it)".into())
 }
@@ -369,11 +379,7 @@ fn rle8(s: &mut Stream<'_>, header: &Header, out: &mut Output, cancel: Option<Ca
     let mut wrapped = false;
     let mut commands = 0u32;
     loop {
-        commands = commands.wrapping_add(1);
-        if commands.is_multiple_of(RLE_POLL_COMMANDS) {
-            poll(cancel)?;
-        }
-        let (len, code) = (usize::from(s.byte()?), s.byte()?);
+        let (len, code) = next_rle_command(s, &mut commands, cancel)?;
         if len != 0 {
             if at.x + len > w {
                 return Err(run_past_row());
@@ -425,11 +431,7 @@ fn rle4(s: &mut Stream<'_>, header: &Header, out: &mut Output, cancel: Option<Ca
     let mut at = Cursor { x: 0, y: 0 };
     let mut commands = 0u32;
     loop {
-        commands = commands.wrapping_add(1);
-        if commands.is_multiple_of(RLE_POLL_COMMANDS) {
-            poll(cancel)?;
-        }
-        let (len, code) = (usize::from(s.byte()?), s.byte()?);
+        let (len, code) = next_rle_command(s, &mut commands, cancel)?;
         if len != 0 || code > 2 {
             // A run of `len` alternating nibbles of `code`, or `code` nibbles read.
             let n = if len != 0 { len } else { usize::from(code) };
