@@ -15,7 +15,13 @@ CREATE FUNCTION clip_column_models(
     embedding_column name,
     sample_rows integer DEFAULT 100)
 RETURNS TABLE (models text[], sampled_rows bigint, min_similarity double precision)
-LANGUAGE plpgsql VOLATILE AS $function$
+LANGUAGE plpgsql VOLATILE
+-- The search_path CREATE EXTENSION runs this script with (the extension's
+-- schema; pg_catalog comes first): a function or operator that another role
+-- created in a schema on the caller's path, for exactly the types of a call
+-- here (array_position(text[], text), text[] || text), is never the one run.
+SET search_path FROM CURRENT
+AS $function$
 DECLARE
     source_type regtype;
     embedding_type regtype;
@@ -213,13 +219,20 @@ DECLARE
     node_ports integer[];
     node_commands text[];
     node record;
-    -- This extension's schema, read from the catalogue: the statements below
-    -- name its functions with it, so a function of the same name that another
-    -- role created earlier on the caller's search_path is never the one run
-    -- (a superuser's CALL on another role's table included).
-    ext text := (SELECT e.extnamespace::regnamespace::text FROM pg_catalog.pg_extension e
-                 WHERE e.extname = 'clip_embed');
+    -- This extension's schema, read from the catalogue (the workers' CALL names it).
+    ext text := (SELECT e.extnamespace::pg_catalog.regnamespace::pg_catalog.text FROM pg_catalog.pg_extension e
+                 WHERE e.extname OPERATOR(pg_catalog.=) 'clip_embed'::pg_catalog.name);
+    -- Every statement below runs with this search_path, as a SET clause would
+    -- give a function (a procedure with one may not COMMIT). Under the
+    -- caller's, a function or operator that another role created in a schema
+    -- on it, for exactly the types of a call here (format(text, regclass,
+    -- name, name), array_agg(text), float8 < numeric), would be the one run,
+    -- with the caller's rights. Set again after each COMMIT; the caller's is
+    -- put back before the CALL returns.
+    own_path text := 'pg_catalog, ' OPERATOR(pg_catalog.||) ext OPERATOR(pg_catalog.||) ', pg_temp';
+    caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', own_path, true);
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', batch_size USING ERRCODE = '22023';
     END IF;
@@ -303,6 +316,7 @@ BEGIN
         -- would queue every query on the table. In a transaction block this
         -- raises 2D000, as the batches of a local table do.
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', own_path, true);
         FOR node IN SELECT * FROM pg_catalog.master_run_on_worker(node_names, node_ports, node_commands, true) LOOP
             IF NOT node.success THEN
                 RAISE EXCEPTION 'clip_embed_backfill: the shards of % on node %:% failed: %', tbl,
@@ -316,6 +330,7 @@ BEGIN
         RAISE NOTICE 'clip_embed_backfill: % of % rows embedded, on the nodes of distributed table %',
                 todo - n, todo, tbl
             USING DETAIL = format('%s s', round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
         RETURN;
     END IF;
     LOOP
@@ -338,11 +353,13 @@ BEGIN
         EXIT WHEN n = 0;
         done := done + n;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', own_path, true);
         RAISE NOTICE 'clip_embed_backfill: % of % rows embedded', done, todo
             USING DETAIL = format('%s rows/s, %s s so far', round(done::numeric / greatest(
                 extract(epoch FROM clock_timestamp() - started), 0.001)::numeric, 1),
                 round(extract(epoch FROM clock_timestamp() - started)::numeric, 1));
     END LOOP;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END
 $procedure$;
 COMMENT ON PROCEDURE clip_embed_backfill(regclass, name, name, integer, text, integer) IS

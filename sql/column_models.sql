@@ -7,7 +7,13 @@ CREATE FUNCTION clip_column_models(
     embedding_column name,
     sample_rows integer DEFAULT 100)
 RETURNS TABLE (models text[], sampled_rows bigint, min_similarity double precision)
-LANGUAGE plpgsql VOLATILE AS $function$
+LANGUAGE plpgsql VOLATILE
+-- The search_path CREATE EXTENSION runs this script with (the extension's
+-- schema; pg_catalog comes first): a function or operator that another role
+-- created in a schema on the caller's path, for exactly the types of a call
+-- here (array_position(text[], text), text[] || text), is never the one run.
+SET search_path FROM CURRENT
+AS $function$
 DECLARE
     source_type regtype;
     embedding_type regtype;

@@ -73,10 +73,12 @@ SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'data', 
 SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'nope', 'emb')$$);
 SELECT regress_error($$SELECT * FROM clip_column_models('mixed_photos', 'id', 'emb')$$);
 DROP TABLE mixed_photos, half_photos, captions;
--- A function named like the extension's, or an operator for exactly the
--- types of a comparison the procedure makes (float8 < numeric, bigint /
--- numeric), in a schema on the caller's search_path, is never the one the
--- backfill runs (another role's, run with the caller's rights).
+-- A function named like the extension's, or a function or operator for
+-- exactly the types of a call the procedure or clip_column_models makes
+-- (format(text, regclass, name, name), float8 < numeric, bigint / numeric,
+-- array_position(text[], text)), in a schema on the caller's search_path, is
+-- never the one they run (another role's, run with the caller's rights); the
+-- caller's search_path is theirs again after.
 CREATE SCHEMA regress_shadow;
 CREATE FUNCTION regress_shadow.clip_embed_image(bytea, text) RETURNS real[]
   LANGUAGE sql AS $$ SELECT array_fill(0.5::real, ARRAY[512]) $$;
@@ -86,11 +88,24 @@ CREATE OPERATOR regress_shadow.< (leftarg = float8, rightarg = numeric, function
 CREATE FUNCTION regress_shadow.divided(bigint, numeric) RETURNS numeric
   LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadow / ran'; END $$;
 CREATE OPERATOR regress_shadow./ (leftarg = bigint, rightarg = numeric, function = regress_shadow.divided);
+CREATE FUNCTION regress_shadow.format(text, regclass, name, name) RETURNS text
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadow format ran'; END $$;
+CREATE FUNCTION regress_shadow.array_position(text[], text) RETURNS integer
+  LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the shadow array_position ran'; END $$;
 CREATE TABLE shadowed (id int PRIMARY KEY, data bytea, emb vector(512));
 INSERT INTO shadowed SELECT row_number() OVER (ORDER BY name), data FROM regress_images ORDER BY name LIMIT 2;
 UPDATE shadowed SET emb = clip_embed_image(data)::vector WHERE id = 2;
 SET search_path = regress_shadow, public;
 CALL clip_embed_backfill('shadowed', 'data', 'emb');
+SHOW search_path;
+SELECT models, sampled_rows FROM clip_column_models('shadowed', 'data', 'emb');
+SHOW search_path;
+-- Nothing left to embed, so no COMMIT: it may run in a transaction block.
+BEGIN;
+SET LOCAL search_path = regress_shadow;
+CALL public.clip_embed_backfill('public.shadowed', 'data', 'emb');
+SHOW search_path;
+COMMIT;
 RESET search_path;
 SELECT id, emb = clip_embed_image(data)::vector AS the_extensions_vector FROM shadowed ORDER BY id;
 DROP TABLE shadowed;
