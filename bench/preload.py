@@ -2,12 +2,15 @@
 
 For one model (the torch-export ViT-B/16 in bench/run.sh), on a cluster of its own
 (scripts/pg_cluster.sh), restarted without and with shared_preload_libraries =
-'clip_embed' and clip_embed.preload_models = MODEL, alternately, --rounds times each:
+'clip_embed' and clip_embed.preload_models = MODEL, each with clip_embed.onnx_cpu_arena
+on (how sessions were made before the setting) and off (the default), in turn, --rounds
+times each:
   * first-call overhead in a fresh backend: its first call minus the median of three
     steady calls of the same kind, for image + text together and for text alone;
   * private memory (smaps_rollup) of a *second* backend with both towers loaded and
     run, while a first backend holds them too (as bench/prepared.py measures it);
-  * the postmaster's own private memory and thread count.
+  * the postmaster's own private memory and thread count;
+  * the steady image + text call (the median the overhead subtracts).
 Prepared copies are on in both (the default); the first start writes them. Medians of
 the rounds. Not a test: prints numbers. Run as root (runuser, /proc).
 Usage: preload.py --home CLIP_EMBED_HOME --port PORT --model-dir DIR --model NAME [--rounds 5]
@@ -32,8 +35,9 @@ from prepared import overhead  # noqa: E402  (bench/prepared.py: first call minu
 NAME = "bench_preload"
 
 
-def start(args, preload):
-    conf = f"shared_preload_libraries = 'clip_embed'\nclip_embed.preload_models = '{args.model}'" if preload else ""
+def start(args, preload, arena):
+    conf = f"shared_preload_libraries = 'clip_embed'\nclip_embed.preload_models = '{args.model}'\n" if preload else ""
+    conf += f"clip_embed.onnx_cpu_arena = {'on' if arena else 'off'}\n"
     env = dict(os.environ, CLIP_EMBED_HOME=args.home, PG_CLUSTER_CONF=conf)
     subprocess.run(["bash", CLUSTER, "start", NAME, str(args.port), args.model_dir], env=env, check=True)
 
@@ -65,38 +69,42 @@ def main():
     both_params = (buf.getvalue(), args.model, args.model)
     text = "SELECT clip_embed_text('a photo of a red bicycle', %s)"
 
-    samples = {False: [], True: []}
+    # (preload, arena): the arena on is how sessions were made before clip_embed.onnx_cpu_arena.
+    configurations = [(False, True), (False, False), (True, True), (True, False)]
+    samples = {c: [] for c in configurations}
     try:
-        start(args, False)
+        start(args, False, False)
         with connect(args) as admin:
             admin.execute("SET client_min_messages = warning")
             admin.execute("CREATE EXTENSION IF NOT EXISTS clip_embed CASCADE")
             admin.execute(both, both_params).fetchone()  # writes the prepared copies once
         for _ in range(args.rounds):
-            for preload in (False, True):
-                start(args, preload)
+            for preload, arena in configurations:
+                start(args, preload, arena)
                 with connect(args) as first:
-                    both_overhead, _ = overhead(first, both, both_params)
+                    both_overhead, both_steady = overhead(first, both, both_params)
                     with connect(args) as second:
                         pid = second.execute("SELECT pg_backend_pid()").fetchone()[0]
                         second.execute(both, both_params).fetchone()
                         memory = private_mb(pid)
                 with connect(args) as text_only:
                     text_overhead, _ = overhead(text_only, text, (args.model,))
-                samples[preload].append((both_overhead / 1e3, text_overhead / 1e3, memory) + postmaster(args))
+                samples[(preload, arena)].append(
+                    (both_overhead / 1e3, text_overhead / 1e3, memory) + postmaster(args) + (both_steady,))
     finally:
         subprocess.run(["bash", CLUSTER, "stop", NAME], env=dict(os.environ, CLIP_EMBED_HOME=args.home))
 
-    print(f"model {args.model}: clip_embed.preload_models off and on, median of {args.rounds} restarts each")
-    print(f"{'fresh backend':52s} {'lazy':>10s} {'preloaded':>10s} {'ratio':>7s}")
+    print(f"model {args.model}: clip_embed.preload_models off and on, clip_embed.onnx_cpu_arena on and off, "
+          f"median of {args.rounds} restarts each")
+    heads = {(False, True): "lazy+arena", (False, False): "lazy", (True, True): "preld+arena", (True, False): "preloaded"}
+    print(f"{'fresh backend':52s}" + "".join(f" {heads[c]:>11s}" for c in configurations) + "  ratio (lazy+arena / preloaded)")
     labels = ["first call overhead, image + text (s)", "first call overhead, text only (s)",
               "private memory of a 2nd backend, both towers (MB)", "postmaster private memory (MB)",
-              "postmaster threads"]
+              "postmaster threads", "steady image + text call (ms)"]
     for i, label in enumerate(labels):
-        lazy = statistics.median(s[i] for s in samples[False])
-        preloaded = statistics.median(s[i] for s in samples[True])
-        ratio = f"{lazy / preloaded:6.2f}x" if preloaded else ""
-        print(f"{label:52s} {lazy:10.3f} {preloaded:10.3f} {ratio}")
+        medians = [statistics.median(s[i] for s in samples[c]) for c in configurations]
+        ratio = f"{medians[0] / medians[-1]:6.2f}x" if medians[-1] else ""
+        print(f"{label:52s}" + "".join(f" {m:11.3f}" for m in medians) + f"  {ratio}")
 
 
 if __name__ == "__main__":

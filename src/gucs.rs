@@ -41,6 +41,11 @@ static INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 /// load thread while a tower loads.
 static MAX_INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(4);
 
+/// Whether towers keep ONNX Runtime's CPU arena. Off: the arena holds a run's
+/// activations for the backend's life (28 MB for a ViT-B/16 image) and ran no
+/// faster here (bench/preload.py prints both).
+static ONNX_CPU_ARENA: GucSetting<bool> = GucSetting::<bool>::new(false);
+
 /// Entries of each backend's text-embedding cache (an LRU keyed by the loaded
 /// text tower and the exact text; texts over 4 KiB are not cached). 1,024 by
 /// default: ~2-6 MB per backend with 512-dim models; a hit skips the tower run
@@ -110,6 +115,14 @@ pub fn init() {
         1,
         64,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"clip_embed.onnx_cpu_arena",
+        c"Whether model sessions keep ONNX Runtime's CPU memory arena.",
+        c"Takes effect when a tower next loads in a backend. Off (the default), a run's activations are handed back after it.",
+        &ONNX_CPU_ARENA,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -214,6 +227,7 @@ pub fn settings() -> Settings {
         model_dir: expand_path(&string_setting(&MODEL_DIR).unwrap_or_default()),
         onnxruntime_path: expand_path(&string_setting(&ONNXRUNTIME_PATH).unwrap_or_default()),
         intra_op_threads: INTRA_OP_THREADS.get().clamp(1, MAX_INTRA_OP_THREADS.get().max(1)) as usize,
+        onnx_cpu_arena: ONNX_CPU_ARENA.get(),
         limits: ImageLimits {
             max_bytes: MAX_IMAGE_BYTES.get().max(1) as usize,
             max_pixels: MAX_IMAGE_PIXELS.get().max(1) as u64,

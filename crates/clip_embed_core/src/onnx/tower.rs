@@ -35,7 +35,8 @@ pub struct Tower {
 }
 
 impl Tower {
-    /// Creates a session for `path` and binds its inputs and outputs with the family's rule.
+    /// Creates a session for `path` (with ONNX Runtime's CPU arena if
+    /// `cpu_arena`) and binds its inputs and outputs with the family's rule.
     /// A cancel during the load (ONNX Runtime's load cancellation) returns [`Error::Cancelled`].
     pub fn load(
         runtime: &Runtime,
@@ -43,10 +44,11 @@ impl Tower {
         kind: TowerKind,
         bind: BindFn,
         threads: usize,
+        cpu_arena: bool,
         cancel: Option<CancelCheck>,
     ) -> Result<Tower> {
         let started = Instant::now();
-        let session = create_session(runtime, path, threads, None, cancel)?;
+        let session = create_session(runtime, path, threads, cpu_arena, None, cancel)?;
         Tower::from_session(session, path, kind, bind, threads, started.elapsed())
     }
 

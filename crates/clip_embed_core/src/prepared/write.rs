@@ -76,7 +76,7 @@ pub(super) fn write_copy(
     if text_length.is_none() {
         // The session only writes the copy; one thread is enough. A graph that is
         // not a tower of its kind gets no copy, and the error loading it gives.
-        let session = create_session(runtime, source.path, 1, Some(&graph), cancel)?;
+        let session = create_session(runtime, source.path, 1, false, Some(&graph), cancel)?;
         bind_session(&session, source.path, source.kind, source.bind)?;
         drop(session);
     }
@@ -145,7 +145,7 @@ pub(super) fn write_rewritten_text(
     source: &TowerSource,
     cancel: Option<CancelCheck>,
 ) -> Result<std::result::Result<Option<usize>, String>> {
-    let session = create_session(runtime, source.path, 1, None, cancel)?;
+    let session = create_session(runtime, source.path, 1, false, None, cancel)?;
     let mut original = Tower::from_session(session, source.path, source.kind, source.bind, 1, Duration::ZERO)?;
     let Some(length) = original.context_length() else { return Ok(Ok(None)) };
     if length < PROBE_IDS.len() {
@@ -169,7 +169,7 @@ pub(super) fn write_rewritten_text(
         let model: std::sync::Arc<[u8]> = rewritten.model.into();
         drop(create_session_from_bytes(runtime, model, source.path, Some(graph), cancel)?);
         // A probe, not a load: the registry loads the copy when it is used.
-        let session = create_session(runtime, graph, 1, None, cancel)?;
+        let session = create_session(runtime, graph, 1, false, None, cancel)?;
         let mut copy = Tower::from_session(session, graph, source.kind, source.bind, 1, Duration::ZERO)?;
         copy.trimmed_context = Some(length);
         let mut probe = PROBE_IDS.to_vec();

@@ -1,7 +1,7 @@
 //! Embedding a text or an image with a model's tower.
 
 use super::state::{Registry, Settings};
-use super::towers::DEFAULT_IMAGE_SIZE;
+use super::towers::{release_freed_memory, DEFAULT_IMAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::image::decode::check_encoded;
 use crate::image::preprocess_cancellable;
@@ -22,7 +22,9 @@ impl Registry {
             Some(raw) => raw,
             None => {
                 let (ids, real) = text_tower.tokenizer.encode_counted(text, settings.cancel)?;
-                let raw = text_tower.tower.embed_ids(&ids, real, settings.cancel)?;
+                let raw = text_tower.tower.embed_ids(&ids, real, settings.cancel);
+                release_freed_memory();
+                let raw = raw?;
                 self.text_cache.put(text_tower.identity, text, &raw, settings.text_cache_entries);
                 raw
             }
@@ -41,7 +43,10 @@ impl Registry {
         let recipe = &model.layout.image;
         let size = recipe.size.or(tower.image_size()).unwrap_or(DEFAULT_IMAGE_SIZE);
         let pixels = preprocess_cancellable(bytes, recipe, size, &settings.limits, settings.cancel)?;
-        let mut embedding = tower.embed_pixels(pixels, size, settings.cancel)?;
+        let embedding = tower.embed_pixels(pixels, size, settings.cancel);
+        // The run's activations (28 MB for a ViT-B/16) and the decoded image go back to the system.
+        release_freed_memory();
+        let mut embedding = embedding?;
         finish(&mut embedding, normalize)?;
         Ok(embedding)
     }

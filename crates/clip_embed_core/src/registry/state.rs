@@ -22,6 +22,9 @@ pub struct Settings {
     pub onnxruntime_path: PathBuf,
     /// ORT intra-op threads per session.
     pub intra_op_threads: usize,
+    /// Whether sessions loaded from now on keep ONNX Runtime's CPU arena
+    /// (off by default: [`crate::onnx::create_session`] says why).
+    pub onnx_cpu_arena: bool,
     /// Image size limits.
     pub limits: ImageLimits,
     /// Polled during model runs; true cancels.
@@ -47,6 +50,7 @@ impl Settings {
             model_dir,
             onnxruntime_path,
             intra_op_threads: 1,
+            onnx_cpu_arena: false,
             limits: ImageLimits::DEFAULT,
             cancel: None,
             text_cache_entries: 0,
