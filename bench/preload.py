@@ -10,7 +10,7 @@ times each:
   * private memory (smaps_rollup) of a *second* backend with both towers loaded and
     run, while a first backend holds them too (as bench/prepared.py measures it);
   * the postmaster's own private memory and thread count;
-  * the steady image + text call (the median the overhead subtracts).
+  * the steady image + text and text calls (the medians the overheads subtract).
 Prepared copies are on in both (the default); the first start writes them. Medians of
 the rounds. Not a test: prints numbers. Run as root (runuser, /proc).
 Usage: preload.py --home CLIP_EMBED_HOME --port PORT --model-dir DIR --model NAME [--rounds 5]
@@ -69,7 +69,7 @@ def main():
     both_params = (buf.getvalue(), args.model, args.model)
     text = "SELECT clip_embed_text('a photo of a red bicycle', %s)"
 
-    # (preload, arena): the arena on is how sessions were made before clip_embed.onnx_cpu_arena.
+    # (preload, arena): with the arena on, sessions keep ONNX Runtime's CPU arena as they all did before the setting.
     configurations = [(False, True), (False, False), (True, True), (True, False)]
     samples = {c: [] for c in configurations}
     try:
@@ -88,9 +88,9 @@ def main():
                         second.execute(both, both_params).fetchone()
                         memory = private_mb(pid)
                 with connect(args) as text_only:
-                    text_overhead, _ = overhead(text_only, text, (args.model,))
+                    text_overhead, text_steady = overhead(text_only, text, (args.model,))
                 samples[(preload, arena)].append(
-                    (both_overhead / 1e3, text_overhead / 1e3, memory) + postmaster(args) + (both_steady,))
+                    (both_overhead / 1e3, text_overhead / 1e3, memory) + postmaster(args) + (both_steady, text_steady))
     finally:
         subprocess.run(["bash", CLUSTER, "stop", NAME], env=dict(os.environ, CLIP_EMBED_HOME=args.home))
 
@@ -100,7 +100,7 @@ def main():
     print(f"{'fresh backend':52s}" + "".join(f" {heads[c]:>11s}" for c in configurations) + "  ratio (lazy+arena / preloaded)")
     labels = ["first call overhead, image + text (s)", "first call overhead, text only (s)",
               "private memory of a 2nd backend, both towers (MB)", "postmaster private memory (MB)",
-              "postmaster threads", "steady image + text call (ms)"]
+              "postmaster threads", "steady image + text call (ms)", "steady text call (ms)"]
     for i, label in enumerate(labels):
         medians = [statistics.median(s[i] for s in samples[c]) for c in configurations]
         ratio = f"{medians[0] / medians[-1]:6.2f}x" if medians[-1] else ""

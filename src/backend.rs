@@ -19,7 +19,7 @@ thread_local! {
 
 /// Runs `f` with this backend's registry.
 pub fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
-    register_exit_callback();
+    register_callbacks();
     REGISTRY.with(|cell| match cell.try_borrow_mut() {
         Ok(mut registry) => {
             drop_changed_preloads_once(&mut registry);
@@ -139,16 +139,54 @@ pub fn interrupt_pending() -> bool {
     }
 }
 
-/// Registers [`exit_without_destructors`] once per process, at the first call
-/// that may start a worker. Not from `_PG_init`: with `shared_preload_libraries`
-/// that runs in the postmaster, and every child clears the exit callbacks it
-/// inherits (`on_exit_reset`).
-fn register_exit_callback() {
+/// Registers [`exit_without_destructors`] and [`release_memory_at_transaction_end`]
+/// (and keeps malloc to one arena, so that the latter reaches what worker
+/// threads freed) once per process, at the first call that may start a worker
+/// or run a tower. Not from `_PG_init`: with `shared_preload_libraries` that runs in
+/// the postmaster, and every child clears the exit callbacks it inherits
+/// (`on_exit_reset`).
+fn register_callbacks() {
     static REGISTERED_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let pid = std::process::id();
-    if REGISTERED_IN.swap(pid, std::sync::atomic::Ordering::Relaxed) != pid {
-        // SAFETY: adds a callback to this backend's own exit list, from its own thread.
-        unsafe { pg_sys::on_proc_exit(Some(exit_without_destructors), pg_sys::Datum::from(0)) };
+    if REGISTERED_IN.load(std::sync::atomic::Ordering::Relaxed) != pid {
+        clip_embed_core::registry::use_one_malloc_arena();
+        // SAFETY: adds callbacks to this backend's own exit and transaction
+        // lists, from its own thread; both functions live as long as the library.
+        unsafe {
+            pg_sys::on_proc_exit(Some(exit_without_destructors), pg_sys::Datum::from(0));
+            pg_sys::RegisterXactCallback(Some(release_memory_at_transaction_end), std::ptr::null_mut());
+        }
+        // Recorded once both are registered: an ERROR in between (out of memory) tries again next call.
+        REGISTERED_IN.store(pid, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// When a transaction ends, hands back the heap pages its statements' runs
+/// freed (`Registry::release_memory_freed_by_runs`): once per transaction, not
+/// once per run, so a bulk statement reuses the same pages for every row.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn release_memory_at_transaction_end(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::XactEvent::{
+        XACT_EVENT_ABORT, XACT_EVENT_COMMIT, XACT_EVENT_PARALLEL_ABORT, XACT_EVENT_PARALLEL_COMMIT, XACT_EVENT_PREPARE,
+    };
+    let ended = [
+        XACT_EVENT_COMMIT,
+        XACT_EVENT_PARALLEL_COMMIT,
+        XACT_EVENT_ABORT,
+        XACT_EVENT_PARALLEL_ABORT,
+        XACT_EVENT_PREPARE,
+    ];
+    if ended.contains(&event) {
+        // Nothing here may raise an ERROR: at COMMIT it would be a PANIC (the
+        // transaction is already committed). try_with: the thread-local may be gone at exit.
+        let _ = REGISTRY.try_with(|cell| {
+            if let Ok(mut registry) = cell.try_borrow_mut() {
+                registry.release_memory_freed_by_runs();
+            }
+        });
     }
 }
 

@@ -42,7 +42,7 @@ static INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static MAX_INTRA_OP_THREADS: GucSetting<i32> = GucSetting::<i32>::new(4);
 
 /// Whether towers keep ONNX Runtime's CPU arena. Off: the arena holds a run's
-/// activations for the backend's life (28 MB for a ViT-B/16 image) and ran no
+/// activations for the backend's life (15-17 MB for a ViT-B/16 image) and ran no
 /// faster here (bench/preload.py prints both).
 static ONNX_CPU_ARENA: GucSetting<bool> = GucSetting::<bool>::new(false);
 
@@ -67,8 +67,8 @@ static PREPARED_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>
 /// `shared_preload_libraries = 'clip_embed'`, and only read at server start.
 /// Every backend then starts with the parsed tokenizer (and ONNX Runtime's
 /// library mapped), shared copy-on-write: on a torch-exported ViT-B/16 a second
-/// backend's private memory went from 53.5 to 38.9 MB and the first call's
-/// overhead from 0.296 to 0.254 s (bench/preload.py, docs/performance.md).
+/// backend's private memory went from 33.2 to 16.0 MB (bench/preload.py,
+/// docs/performance.md; the first call's overhead within noise).
 /// ONNX sessions are not preloaded (docs/performance.md says why). A model that
 /// fails to preload is a WARNING in the server log and loads lazily, as
 /// without the setting.
@@ -120,7 +120,7 @@ pub fn init() {
     GucRegistry::define_bool_guc(
         c"clip_embed.onnx_cpu_arena",
         c"Whether model sessions keep ONNX Runtime's CPU memory arena.",
-        c"Takes effect when a tower next loads in a backend. Off (the default), a run's activations are handed back after it.",
+        c"A change reloads this backend's towers. Off (the default), a run's activations are handed back when the transaction ends.",
         &ONNX_CPU_ARENA,
         GucContext::Suset,
         GucFlags::default(),

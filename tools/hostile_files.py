@@ -18,6 +18,8 @@ every run, so a file already present is kept (--force rewrites).
                        but its 224-high resize has 235 M pixels, over max_image_pixels. 1 KB.
   png16-rgba-9400.png  9,400 x 9,400 16-bit RGBA of one colour: 707 MB of samples, 0.75 MB.
   small.png            64 x 48 RGB gradient: a harmless image for load and thread cases.
+  large.png            3,000 x 3,000 RGB gradient: 27 MB decoded, for the memory an idle
+                       backend keeps. 0.1 MB.
 
 Usage: hostile_files.py OUT_DIR [--force]
 """
@@ -85,6 +87,16 @@ def small_png(width=64, height=48):
         png_chunk(b"IEND", b"")
 
 
+def large_png(side=3000):
+    """side x side 8-bit RGB; each row Sub-filtered from a pixel that depends on the row."""
+    def row(y):
+        return b"\x01" + bytes(((y * 7) % 256, (y * 3) % 256, 200)) + bytes([1, 0, 255]) * (side - 1)
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row(y)) for y in range(side)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
 FILES = {
     "scan-bomb-9000.jpg": lambda: scan_bomb_jpeg(9000),
     "scan-bomb-600.jpg": lambda: scan_bomb_jpeg(600),
@@ -93,6 +105,7 @@ FILES = {
     "png-wide-1048576x1.png": lambda: wrapping_png(1 << 20),
     "png16-rgba-9400.png": deep_rgba_png,
     "small.png": small_png,
+    "large.png": large_png,
 }
 
 

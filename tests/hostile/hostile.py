@@ -34,6 +34,10 @@ pid leaving pg_stat_activity for a terminate). Asserted:
   14. a prepared copy zeroed where the sampled check does not read (a weight no op
       prepacks: ONNX Runtime catches damage to prepacked ones): WARNING or a rebuilt copy,
       and the original's vector
+  15. idle backends: >= 8 MB more anonymous memory kept after a ViT-B/16 image with
+      clip_embed.onnx_cpu_arena on than off (the default; 15.4 MB more when written); a 3,000 x 3,000 PNG's decoded
+      pixels held inside a transaction (>= 15 MB) and handed back at its COMMIT, and
+      < 8 MB kept by an idle backend that decoded it twice
 and over the whole run: the server never restarted (the postmaster's start time and the
 checkpointer's: pg_postmaster_start_time() alone survives a crash restart), no
 "terminated by signal" line in the server log, no .tmp- folder left in the prepared store.
@@ -370,6 +374,7 @@ class Context:
     def __init__(self, server, files):
         self.server, self.files = server, files
         self.small_png = read(files["small.png"])
+        self.large_png = read(files["large.png"])
         self._references = {}
 
     def reference(self, kind, model, payload):
@@ -903,6 +908,45 @@ def damaged_copy(ctx, check):
     check.figure(f"warnings: {[shorten(w, 90) for w in warnings]}; rebuilt: {rebuilt}; cosine to the original {c:.6f}")
     check.require(warned or rebuilt, "no WARNING about a damaged copy and the copy was not rebuilt")
     check.require(c > 0.99999, f"cosine {c:.6f} to the original's vector: the damaged copy was served")
+
+
+@case(15, "idle backends keep no run's activations or decoded images")
+def idle_backend_memory(ctx, check):
+    """A crowd of idle connections that each embedded an image must not each hold what
+    that cost: a ViT-B/16 run's activations stay only with ONNX Runtime's CPU
+    arena (clip_embed.onnx_cpu_arena, off by default), and a large image's decoded
+    pixels (27 MB for 3,000 x 3,000) go back when the transaction ends."""
+    embed_vit_image(ctx.server, ctx)  # the prepared copy exists before either backend loads
+    idle = {}
+    for arena in ("off", "on"):
+        with ctx.server.superuser() as s:
+            s.execute(f"SET clip_embed.onnx_cpu_arena = {arena}")
+            r = s.run(f"SELECT clip_embed_image(%s, '{VIT}')", (ctx.small_png,), watchdog=300)
+            if not check.require(r.ok, f"arena {arena}: {r}"):
+                return
+            idle[arena] = status_kb(s.pid, "RssAnon") / 1024
+    check.figure(f"idle after a ViT-B/16 image: {idle['off']:.1f} MB anonymous, {idle['on']:.1f} MB with the arena")
+    check.require(idle["on"] - idle["off"] >= 8,
+                  f"the arena holds only {idle['on'] - idle['off']:.1f} MB more: the setting did nothing measurable")
+    with Session(ctx.server) as s:
+        sql = "SELECT clip_embed_image(%s, 'clip-shapes')"
+        s.run(sql, (ctx.small_png,))
+        before = status_kb(s.pid, "RssAnon") / 1024
+        for _ in range(2):  # the second time, glibc serves the 27 MB from the heap instead of a fresh mapping
+            r = s.run(sql, (ctx.large_png,))
+        after = status_kb(s.pid, "RssAnon") / 1024
+        s.execute("BEGIN")
+        r_in = s.run(sql, (ctx.large_png,))
+        inside = status_kb(s.pid, "RssAnon") / 1024
+        s.execute("COMMIT")
+        committed = status_kb(s.pid, "RssAnon") / 1024
+    if not check.require(r.ok and r_in.ok, f"3,000 x 3,000 PNG: {r}, {r_in}"):
+        return
+    check.figure(f"3,000 x 3,000 PNG: {before:.1f} MB before, {after:.1f} MB idle after two, "
+                 f"{inside:.1f} MB inside a transaction, {committed:.1f} MB after its COMMIT")
+    check.require(after - before < 8, f"an idle backend keeps {after - before:.1f} MB of a decoded image")
+    check.require(inside - committed >= 15,
+                  f"only {inside - committed:.1f} MB went back at COMMIT: the transaction-end release is untested")
 
 
 # ---------------------------------------------------------------- running

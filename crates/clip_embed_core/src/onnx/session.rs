@@ -49,10 +49,10 @@ pub fn bind_session(session: &Session, path: &Path, kind: TowerKind, bind: BindF
 ///
 /// Without `cpu_arena` (the default, `clip_embed.onnx_cpu_arena`) the session
 /// has no ONNX Runtime CPU arena. The arena keeps the largest set of
-/// activations a run ever needed for the life of the backend (28 MB for a
+/// activations a run ever needed for the life of the backend (15-17 MB for a
 /// ViT-B/16 image, more than the rest of the session's private memory);
 /// without it a run's blocks go back to malloc, and the registry hands freed
-/// pages back to the system after each run. Measured on the ViT-B/16 shape in
+/// pages back to the system when the transaction ends. Measured on the ViT-B/16 shape in
 /// one process, alternating runs: the same vectors bit for bit, run time 0.99x
 /// (image) and 1.02x (text) of the arena's, within the machine's noise.
 pub fn create_session(

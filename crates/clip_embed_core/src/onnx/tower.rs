@@ -32,6 +32,9 @@ pub struct Tower {
     pub load_time: Duration,
     /// The intra-op thread count the session was created with.
     pub threads: usize,
+    /// Whether the session has ONNX Runtime's CPU arena (which keeps a run's
+    /// activations); without it they are freed to malloc after each run.
+    pub cpu_arena: bool,
 }
 
 impl Tower {
@@ -49,10 +52,12 @@ impl Tower {
     ) -> Result<Tower> {
         let started = Instant::now();
         let session = create_session(runtime, path, threads, cpu_arena, None, cancel)?;
-        Tower::from_session(session, path, kind, bind, threads, started.elapsed())
+        let mut tower = Tower::from_session(session, path, kind, bind, threads, started.elapsed())?;
+        tower.cpu_arena = cpu_arena;
+        Ok(tower)
     }
 
-    /// A tower over a created session.
+    /// A tower over a created session (one made without the CPU arena).
     pub fn from_session(
         session: Session,
         path: &Path,
@@ -63,7 +68,7 @@ impl Tower {
     ) -> Result<Tower> {
         let binding = bind_session(&session, path, kind, bind)?;
         let output_dim = binding.output.1.get(1).and_then(|&d| usize::try_from(d).ok());
-        Ok(Tower { session, binding, trimmed_context: None, output_dim, load_time, threads })
+        Ok(Tower { session, binding, trimmed_context: None, output_dim, load_time, threads, cpu_arena: false })
     }
 
     /// Whether a text graph's length axis is dynamic.

@@ -30,4 +30,5 @@ pub use catalog::ModelInfo;
 pub use preload::{plug_heap_holes, PluggedHoles};
 pub use prepared_copies::PreparedCopy;
 pub use state::{Registry, Settings};
+pub use towers::use_one_malloc_arena;
 pub use zero_shot::{MAX_LABELS, MAX_PROMPT_BYTES};

@@ -6,7 +6,7 @@
 //! The tokenizer is the part worth sharing: a CLIP `tokenizer.json` (vocab,
 //! merges, the pre-tokenizer's regex) parses in 60-120 ms into 15-20 MB that
 //! each backend otherwise holds privately (a second backend with a torch-exported
-//! ViT-B/16's towers: 36.7 MB private, 21.3 MB with the tokenizer preloaded;
+//! ViT-B/16's towers: 33.2 MB private, 16.0 MB with the tokenizer preloaded;
 //! bench/preload.py). ONNX sessions are not preloaded: ONNX Runtime 1.32's
 //! `CreateEnv`, which any session needs, starts a thread, and a child forked
 //! from a process holding that environment hung in `exit()` (in ONNX Runtime's

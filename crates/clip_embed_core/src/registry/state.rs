@@ -22,8 +22,8 @@ pub struct Settings {
     pub onnxruntime_path: PathBuf,
     /// ORT intra-op threads per session.
     pub intra_op_threads: usize,
-    /// Whether sessions loaded from now on keep ONNX Runtime's CPU arena
-    /// (off by default: [`crate::onnx::create_session`] says why).
+    /// Whether sessions keep ONNX Runtime's CPU arena (off by default:
+    /// [`crate::onnx::create_session`] says why); a change reloads the towers.
     pub onnx_cpu_arena: bool,
     /// Image size limits.
     pub limits: ImageLimits,
@@ -111,6 +111,11 @@ pub struct Registry {
     pub(super) models: HashMap<PathBuf, Model>,
     pub(super) text_cache: TextCache,
     pub(super) tower_loads: TowerIdentity,
+    /// Something was embedded since the heap was last trimmed: a run's
+    /// activations (15-17 MB for a ViT-B/16 image, without ONNX Runtime's CPU
+    /// arena) and decoded images are free chunks that malloc keeps, handed back
+    /// by [`Registry::release_memory_freed_by_runs`].
+    pub(super) runs_freed_memory: bool,
 }
 
 impl Registry {
