@@ -19,10 +19,12 @@ thread_local! {
 
 /// Runs `f` with this backend's registry.
 pub fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
-    register_callbacks();
+    let first_use = set_up_on_first_use();
     REGISTRY.with(|cell| match cell.try_borrow_mut() {
         Ok(mut registry) => {
-            drop_changed_preloads_once(&mut registry);
+            if first_use {
+                drop_changed_preloads(&mut registry);
+            }
             f(&mut registry)
         }
         Err(_) => Err(Error::InvalidArgument("clip_embed functions cannot be called recursively".into())),
@@ -113,17 +115,11 @@ fn threads_of_this_process() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }
 
-/// Drops, once per backend, the preloaded models whose files changed since
-/// the postmaster loaded them (a few `stat`s; nothing without preloading).
-fn drop_changed_preloads_once(registry: &mut Registry) {
-    static CHECKED_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let pid = std::process::id();
-    if CHECKED_IN.swap(pid, std::sync::atomic::Ordering::Relaxed) != pid {
-        for name in registry.drop_changed_preloads() {
-            pgrx::log!(
-                "clip_embed: model \"{name}\" changed since the server preloaded it; this backend loads it afresh"
-            );
-        }
+/// Drops the preloaded models whose files changed since the postmaster
+/// loaded them (a few `stat`s; nothing without preloading). Once per backend.
+fn drop_changed_preloads(registry: &mut Registry) {
+    for name in registry.drop_changed_preloads() {
+        pgrx::log!("clip_embed: model \"{name}\" changed since the server preloaded it; this backend loads it afresh");
     }
 }
 
@@ -139,16 +135,17 @@ pub fn interrupt_pending() -> bool {
     }
 }
 
-/// Registers [`exit_without_destructors`] and [`release_memory_at_transaction_end`]
-/// (and keeps malloc to one arena, so that the latter reaches what worker
-/// threads freed) once per process, at the first call that may start a worker
-/// or run a tower. Not from `_PG_init`: with `shared_preload_libraries` that runs in
-/// the postmaster, and every child clears the exit callbacks it inherits
-/// (`on_exit_reset`).
-fn register_callbacks() {
-    static REGISTERED_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// On the first call of this process (true then): registers
+/// [`exit_without_destructors`] and [`release_memory_at_transaction_end`], and
+/// keeps malloc to one arena, so that the latter reaches what worker threads
+/// freed. Not from `_PG_init`: with `shared_preload_libraries` that runs in the
+/// postmaster, and every child clears the exit callbacks it inherits
+/// (`on_exit_reset`); the pid tells a forked child from its parent.
+fn set_up_on_first_use() -> bool {
+    static SET_UP_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let pid = std::process::id();
-    if REGISTERED_IN.load(std::sync::atomic::Ordering::Relaxed) != pid {
+    let first_use = SET_UP_IN.load(std::sync::atomic::Ordering::Relaxed) != pid;
+    if first_use {
         clip_embed_core::registry::use_one_malloc_arena();
         // SAFETY: adds callbacks to this backend's own exit and transaction
         // lists, from its own thread; both functions live as long as the library.
@@ -157,12 +154,13 @@ fn register_callbacks() {
             pg_sys::RegisterXactCallback(Some(release_memory_at_transaction_end), std::ptr::null_mut());
         }
         // Recorded once both are registered: an ERROR in between (out of memory) tries again next call.
-        REGISTERED_IN.store(pid, std::sync::atomic::Ordering::Relaxed);
+        SET_UP_IN.store(pid, std::sync::atomic::Ordering::Relaxed);
     }
+    first_use
 }
 
 /// When a transaction ends, hands back the heap pages its statements' runs
-/// freed (`Registry::release_memory_freed_by_runs`): once per transaction, not
+/// freed (`Registry::release_memory_freed_by_embedding`): once per transaction, not
 /// once per run, so a bulk statement reuses the same pages for every row.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn release_memory_at_transaction_end(
@@ -184,7 +182,7 @@ unsafe extern "C-unwind" fn release_memory_at_transaction_end(
         // transaction is already committed). try_with: the thread-local may be gone at exit.
         let _ = REGISTRY.try_with(|cell| {
             if let Ok(mut registry) = cell.try_borrow_mut() {
-                registry.release_memory_freed_by_runs();
+                registry.release_memory_freed_by_embedding();
             }
         });
     }

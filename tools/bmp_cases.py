@@ -12,11 +12,10 @@ import io
 import struct
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from opencv_cases import write_fixture
+from opencv_cases import list_entries, write_fixture
 
 OUT = Path(__file__).resolve().parent.parent / "crates/clip_embed_core/tests/data/bmp_cases.json"
 RNG = np.random.default_rng(1810)
@@ -162,9 +161,7 @@ def cases():
 
 
 def main():
-    entries = write_fixture(cases(), OUT, "bmp", "bmp_cases.py")
-    for e in entries or []:
-        print(f"{e['name']:45} {'None' if e['expected'] is None else 'decoded'}")
+    list_entries(write_fixture(cases(), OUT, "bmp", "bmp_cases.py"))
 
 
 if __name__ == "__main__":

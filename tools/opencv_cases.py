@@ -42,3 +42,9 @@ def write_fixture(cases, out, key, script, refusals_allowed=True):
         return None
     out.write_text(text)
     return entries
+
+
+def list_entries(entries):
+    """Prints each written entry's name and whether OpenCV decoded it (nothing after --check)."""
+    for e in entries or []:
+        print(f"{e['name']:45} {'None' if e['expected'] is None else 'decoded'}")

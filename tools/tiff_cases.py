@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from opencv_cases import write_fixture
+from opencv_cases import list_entries, write_fixture
 
 OUT = Path(__file__).resolve().parent.parent / "crates/clip_embed_core/tests/data/tiff_cases.json"
 RNG = np.random.default_rng(1818)
@@ -192,9 +192,7 @@ def cases():
 
 
 def main():
-    entries = write_fixture(cases(), OUT, "tiff", "tiff_cases.py")
-    for e in entries or []:
-        print(f"{e['name']:45} {'None' if e['expected'] is None else 'decoded'}")
+    list_entries(write_fixture(cases(), OUT, "tiff", "tiff_cases.py"))
 
 
 if __name__ == "__main__":

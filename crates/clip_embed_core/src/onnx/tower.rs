@@ -52,23 +52,22 @@ impl Tower {
     ) -> Result<Tower> {
         let started = Instant::now();
         let session = create_session(runtime, path, threads, cpu_arena, None, cancel)?;
-        let mut tower = Tower::from_session(session, path, kind, bind, threads, started.elapsed())?;
-        tower.cpu_arena = cpu_arena;
-        Ok(tower)
+        Tower::from_session(session, path, kind, bind, threads, cpu_arena, started.elapsed())
     }
 
-    /// A tower over a created session (one made without the CPU arena).
+    /// A tower over a created session, made with `threads` and `cpu_arena`.
     pub fn from_session(
         session: Session,
         path: &Path,
         kind: TowerKind,
         bind: BindFn,
         threads: usize,
+        cpu_arena: bool,
         load_time: Duration,
     ) -> Result<Tower> {
         let binding = bind_session(&session, path, kind, bind)?;
         let output_dim = binding.output.1.get(1).and_then(|&d| usize::try_from(d).ok());
-        Ok(Tower { session, binding, trimmed_context: None, output_dim, load_time, threads, cpu_arena: false })
+        Ok(Tower { session, binding, trimmed_context: None, output_dim, load_time, threads, cpu_arena })
     }
 
     /// Whether a text graph's length axis is dynamic.

@@ -146,7 +146,7 @@ pub(super) fn write_rewritten_text(
     cancel: Option<CancelCheck>,
 ) -> Result<std::result::Result<Option<usize>, String>> {
     let session = create_session(runtime, source.path, 1, false, None, cancel)?;
-    let mut original = Tower::from_session(session, source.path, source.kind, source.bind, 1, Duration::ZERO)?;
+    let mut original = Tower::from_session(session, source.path, source.kind, source.bind, 1, false, Duration::ZERO)?;
     let Some(length) = original.context_length() else { return Ok(Ok(None)) };
     if length < PROBE_IDS.len() {
         return Ok(Err(format!("its length {length} is shorter than the probe caption")));
@@ -170,7 +170,7 @@ pub(super) fn write_rewritten_text(
         drop(create_session_from_bytes(runtime, model, source.path, Some(graph), cancel)?);
         // A probe, not a load: the registry loads the copy when it is used.
         let session = create_session(runtime, graph, 1, false, None, cancel)?;
-        let mut copy = Tower::from_session(session, graph, source.kind, source.bind, 1, Duration::ZERO)?;
+        let mut copy = Tower::from_session(session, graph, source.kind, source.bind, 1, false, Duration::ZERO)?;
         copy.trimmed_context = Some(length);
         let mut probe = PROBE_IDS.to_vec();
         probe.resize(length, 0);

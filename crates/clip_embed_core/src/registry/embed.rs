@@ -11,7 +11,6 @@ use crate::text::is_blank;
 impl Registry {
     /// Embeds one text with the named model's text tower.
     pub fn embed_text(&mut self, settings: &Settings, model: &str, text: &str, normalize: bool) -> Result<Vec<f32>> {
-        self.runs_freed_memory = true;
         let model = self.resolve(settings, model)?;
         // The cheap part of the tokenizer's own check, before a tower loads for nothing.
         if is_blank(text) {
@@ -22,6 +21,7 @@ impl Registry {
         let mut embedding = match self.text_cache.get(text_tower.identity, text) {
             Some(raw) => raw,
             None => {
+                self.embedding_freed_memory = true;
                 let (ids, real) = text_tower.tokenizer.encode_counted(text, settings.cancel)?;
                 let raw = text_tower.tower.embed_ids(&ids, real, settings.cancel)?;
                 self.text_cache.put(text_tower.identity, text, &raw, settings.text_cache_entries);
@@ -34,7 +34,7 @@ impl Registry {
 
     /// Embeds one encoded image with the named model's vision tower.
     pub fn embed_image(&mut self, settings: &Settings, model: &str, bytes: &[u8], normalize: bool) -> Result<Vec<f32>> {
-        self.runs_freed_memory = true;
+        self.embedding_freed_memory = true;
         let model = self.resolve(settings, model)?;
         check_encoded(bytes, &settings.limits)?;
         self.ensure_visual_tower(settings, &model)?;
@@ -51,12 +51,12 @@ impl Registry {
     /// Hands back to the system the heap pages that embedding since the last
     /// call freed (decoded images, a failed or cancelled load's temporaries,
     /// and a run's activations, for towers without ONNX Runtime's CPU arena),
-    /// if anything was embedded. The SQL layer calls this when a transaction
+    /// if a tower loaded or ran or an image was decoded. The SQL layer calls this when a transaction
     /// ends: a statement that embeds 1,000 images reuses the same pages for
     /// each (trimming after every run touched ~7,000 pages afresh per ViT-B/16
     /// image), and an idle backend keeps none of them.
-    pub fn release_memory_freed_by_runs(&mut self) {
-        if std::mem::take(&mut self.runs_freed_memory) {
+    pub fn release_memory_freed_by_embedding(&mut self) {
+        if std::mem::take(&mut self.embedding_freed_memory) {
             release_freed_memory();
         }
     }

@@ -65,9 +65,7 @@ impl Registry {
             .collect();
         changed.iter().filter_map(|key| self.models.remove(key)).map(|model| model.name).collect()
     }
-}
 
-impl Registry {
     /// The models this registry holds from a preload, by name.
     pub fn preloaded_models(&self) -> Vec<String> {
         let mut names: Vec<String> =

@@ -111,11 +111,12 @@ pub struct Registry {
     pub(super) models: HashMap<PathBuf, Model>,
     pub(super) text_cache: TextCache,
     pub(super) tower_loads: TowerIdentity,
-    /// Something was embedded since the heap was last trimmed: a run's
-    /// activations (15-17 MB for a ViT-B/16 image, without ONNX Runtime's CPU
-    /// arena) and decoded images are free chunks that malloc keeps, handed back
-    /// by [`Registry::release_memory_freed_by_runs`].
-    pub(super) runs_freed_memory: bool,
+    /// A tower loaded or ran, or an image was decoded, since the heap was last
+    /// trimmed: a run's activations (15-17 MB for a ViT-B/16 image, without
+    /// ONNX Runtime's CPU arena), decoded images and a failed load's
+    /// temporaries are free chunks that malloc keeps, handed back by
+    /// [`Registry::release_memory_freed_by_embedding`]. A text-cache hit frees nothing.
+    pub(super) embedding_freed_memory: bool,
 }
 
 impl Registry {

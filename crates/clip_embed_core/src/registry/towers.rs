@@ -13,11 +13,10 @@ use crate::text::ClipTokenizer;
 
 impl Registry {
     pub(super) fn ensure_visual_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
-        let (threads, arena) = (settings.intra_op_threads, settings.onnx_cpu_arena);
-        let loaded = self.models.get(&found.key).and_then(|m| m.visual.as_ref());
-        if loaded.is_some_and(|t| t.threads == threads && t.cpu_arena == arena) {
+        if self.models.get(&found.key).and_then(|m| m.visual.as_ref()).is_some_and(|t| made_as_set(t, settings)) {
             return Ok(());
         }
+        self.embedding_freed_memory = true; // a load that fails leaves its temporaries
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
         let model = self.model(&settings.model_dir, found)?;
         model.visual = None;
@@ -41,11 +40,11 @@ impl Registry {
     }
 
     pub(super) fn ensure_text_tower(&mut self, settings: &Settings, found: &ModelRef) -> Result<()> {
-        let (threads, arena) = (settings.intra_op_threads, settings.onnx_cpu_arena);
-        let loaded = self.models.get(&found.key).and_then(|m| m.textual.as_ref());
-        if loaded.is_some_and(|t| t.tower.threads == threads && t.tower.cpu_arena == arena) {
+        if self.models.get(&found.key).and_then(|m| m.textual.as_ref()).is_some_and(|t| made_as_set(&t.tower, settings))
+        {
             return Ok(());
         }
+        self.embedding_freed_memory = true; // a load that fails leaves its temporaries
         let runtime = Runtime::get_or_load(&settings.onnxruntime_path)?;
         let model = self.model(&settings.model_dir, found)?;
         model.textual = None;
@@ -114,6 +113,12 @@ impl Registry {
     }
 }
 
+/// Whether a loaded tower was made with the settings' threads and arena: a
+/// change of either reloads it.
+fn made_as_set(tower: &Tower, settings: &Settings) -> bool {
+    tower.threads == settings.intra_op_threads && tower.cpu_arena == settings.onnx_cpu_arena
+}
+
 /// OpenAI CLIP's sizes, used where neither the config nor the graph says.
 pub(super) const DEFAULT_IMAGE_SIZE: u32 = 224;
 
@@ -151,7 +156,7 @@ fn load_tower(settings: &Settings, runtime: &Runtime, source: &TowerSource) -> R
 /// the tokenizer's 1.9 MB JSON and ONNX Runtime's graph into temporaries; glibc
 /// keeps freed pages below the heap's top, so without this each backend would
 /// keep them as private memory for its whole life. Also after runs, once per
-/// transaction ([`Registry::release_memory_freed_by_runs`]): sessions have no
+/// transaction ([`Registry::release_memory_freed_by_embedding`]): sessions have no
 /// arena by default ([`crate::onnx::create_session`]), so a run's activations
 /// are freed to malloc, which would otherwise keep the largest run's blocks
 /// (15-17 MB for a ViT-B/16 image).
