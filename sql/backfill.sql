@@ -14,7 +14,7 @@ DECLARE
     todo bigint;
     done bigint := 0;
     n bigint;
-    started timestamptz := clock_timestamp();
+    started timestamptz := pg_catalog.clock_timestamp();
     existing_similarity double precision;
     distributed boolean := false;
     shard_args text;
@@ -76,9 +76,7 @@ BEGIN
     -- procedure runs there: one backend per node (a DO block that embeds the
     -- node's shards in turn, loading the model once), all nodes at once
     -- (master_run_on_worker, as Citus's own run_command_on_shards runs its
-    -- commands). One backend per placement instead ran 4 backends on this
-    -- 2-core machine's 2 workers: 1.32x one node's speed, where one per node
-    -- gives more (bench/citus_bulk.py); threads => n uses n cores per node.
+    -- commands); threads => n uses n cores per node (docs/scale-out.md).
     IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
         EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition '
                 'WHERE logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid)'
