@@ -26,7 +26,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "citus"))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 import nodes  # noqa: E402
-import psycopg  # noqa: E402
 from backend_memory import private_mb  # noqa: E402
 
 NODES = [("citusb_c", 28840), ("citusb_w1", 28841), ("citusb_w2", 28842)]
@@ -89,9 +88,9 @@ def main():
             c.execute(f"CREATE TABLE {t} (id bigint PRIMARY KEY, data bytea, emb vector({dim}) "
                       f"GENERATED ALWAYS AS (clip_embed_image(data, '{m}')::vector) STORED)")
         c.execute("SELECT create_distributed_table('gen_dist', 'id')")
-        first = "SELECT id, data FROM local_t WHERE id < %s"
-        local_s = timed(lambda: c.execute(f"INSERT INTO gen_local (id, data) {first}", (len(images),)))
-        dist_s = timed(lambda: c.execute(f"INSERT INTO gen_dist (id, data) {first}", (len(images),)))
+        one_per_image = "SELECT id, data FROM local_t WHERE id < %s"
+        local_s = timed(lambda: c.execute(f"INSERT INTO gen_local (id, data) {one_per_image}", (len(images),)))
+        dist_s = timed(lambda: c.execute(f"INSERT INTO gen_dist (id, data) {one_per_image}", (len(images),)))
         print(f"  INSERT..SELECT  one node {local_s:6.2f} s   distributed {dist_s:6.2f} s   "
               f"ratio {local_s / dist_s:.2f}x")
 
@@ -109,8 +108,7 @@ def main():
             c.execute("SELECT pg_reload_conf()")
             time.sleep(0.3)
             c.close()
-            c = psycopg.connect(host=sockets["citusb_c"], port=28840, user="postgres", dbname="postgres",
-                                autocommit=True)
+            c = nodes.connect(sockets["citusb_c"], 28840)
             c.execute("SELECT clip_embed_text('x', %s)", (m,))
             insert_four()  # the first statement opens every connection
             times = [timed(insert_four) for _ in range(8)]
@@ -124,8 +122,7 @@ def main():
         for name, port in NODES[1:]:
             firsts = []
             for _ in range(2):
-                s_conn = psycopg.connect(host=sockets[name], port=port, user="postgres", dbname="postgres",
-                                         autocommit=True)
+                s_conn = nodes.connect(sockets[name], port)
                 first = timed(lambda: s_conn.execute("SELECT clip_embed_image(%s, %s)", (images[1], m)))
                 second = timed(lambda: s_conn.execute("SELECT clip_embed_image(%s, %s)", (images[1], m)))
                 s_conn.execute("SELECT clip_embed_text('a red bicycle', %s)", (m,))
@@ -139,8 +136,7 @@ def main():
 
         # A prepared copy against the original graph: one node, two fresh sessions.
         def vectors(prepared):
-            with psycopg.connect(host=sockets["citusb_c"], port=28840, user="postgres", dbname="postgres",
-                                 autocommit=True) as s:
+            with nodes.connect(sockets["citusb_c"], 28840) as s:
                 if not prepared:
                     s.execute("SET clip_embed.prepared_dir = ''")
                 t = s.execute("SELECT clip_embed_text('a photo of a red bicycle', %s)", (m,)).fetchone()[0]

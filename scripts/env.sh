@@ -50,13 +50,51 @@ write_bundled_models() {
 dev_install_would_replace_release() {
   [ -f "$1" ] && ! readelf -S "$1" 2>/dev/null | grep -q '\.debug_info'
 }
-install_dev_extension() {
-  local so
-  so="$(pg_pkglibdir)/clip_embed.so"
-  if dev_install_would_replace_release "$so" && [ "${CLIP_EMBED_REPLACE_INSTALL:-0}" != 1 ]; then
-    echo "$so is a release build or a package's (it has no debug info): these scripts would replace it" \
+# Fails, saying why, where installing a dev build would replace the release
+# build or package's library at $1.
+dev_install_allowed() {
+  if dev_install_would_replace_release "$1" && [ "${CLIP_EMBED_REPLACE_INSTALL:-0}" != 1 ]; then
+    echo "$1 is a release build or a package's (it has no debug info): these scripts would replace it" \
       "with a dev-profile build of this clone. Rerun with CLIP_EMBED_REPLACE_INSTALL=1 to allow that." >&2
     return 1
   fi
-  cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+}
+# Installs this clone's dev build into the PostgreSQL that pg_config $1 names
+# (default $PG_CONFIG, the system's 15; another major builds with its feature).
+install_dev_extension() {
+  local config="${1:-$PG_CONFIG}" major
+  dev_install_allowed "$("$config" --pkglibdir)/clip_embed.so" || return 1
+  major="$("$config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
+  if [ "$major" = 15 ]; then
+    cargo pgrx install --pg-config "$config" >/dev/null
+  else
+    PGRX_PG_CONFIG_PATH="$config" cargo pgrx install --pg-config "$config" --no-default-features \
+      --features "pg$major" >/dev/null
+  fi
+}
+# The pg_regress schedule (tests/pg_regress) against the running cluster at
+# socket $1, port $2, with results in $3; prints the diffs and fails on a
+# difference. Writes, for the upgrade test, the 0.1.0 install script that
+# tools/upgrade_script.py derives (it also fails if the committed upgrade
+# script is stale), and removes it afterwards.
+run_pg_regress() {
+  local socket="$1" port="$2" out="$3" v010_script tests rc=0
+  v010_script="$(pg_sharedir)/extension/clip_embed--0.1.0.sql"
+  python3 "$REPO_ROOT/tools/upgrade_script.py" --install-script "$(pg_sharedir)/extension/clip_embed--0.2.0.sql" \
+    --check --v010-script "$v010_script" || return 1
+  rm -rf "$out" && mkdir -p "$out"
+  # The cluster may outlive a run: recreate what the scripts use, so every run
+  # tests this build's SQL definitions (a development build keeps its version number).
+  runuser -u postgres -- "$PG_BINDIR/psql" -h "$socket" -p "$port" -qX \
+    -c 'DROP DATABASE IF EXISTS contrib_regression' -c 'CREATE DATABASE contrib_regression' \
+    -c 'SET client_min_messages = warning' -c 'DROP EXTENSION IF EXISTS clip_embed CASCADE' postgres || rc=1
+  tests=$(sed -n 's/^test: //p' "$REPO_ROOT/tests/pg_regress/schedule" | tr '\n' ' ')
+  if [ "$rc" = 0 ] && ! "$(pg_pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --host="$socket" \
+    --port="$port" --user=postgres --dbname=contrib_regression --inputdir="$REPO_ROOT/tests/pg_regress" \
+    --outputdir="$out" --bindir="$PG_BINDIR" $tests; then
+    cat "$out/regression.diffs" || true
+    rc=1
+  fi
+  rm -f "$v010_script"
+  return "$rc"
 }

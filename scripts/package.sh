@@ -12,8 +12,8 @@
 # Building needs scripts/setup.sh's tools (Rust, cargo-pgrx, the venv with the
 # wheel) and the server headers of that major: Debian's postgresql-server-dev-<N>
 # (15 here), or for 18 the build scripts/pg_major.sh makes from Debian's source.
-# About 6-9 min for the first major on 2 cores (a release build of the whole
-# dependency tree), 1-3 min for the next (only pgrx and this crate rebuild).
+# 4 min 12 s for the first major on this 2-core machine (a release build of the
+# whole dependency tree), about 1 min 20 s for the next (docs/development.md).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 major="${1:-}"

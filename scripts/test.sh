@@ -62,34 +62,16 @@ install_dev_extension
 
 log "pg_regress"
 # Every SQL object is declared once: the upgrade script is derived from the
-# install script pgrx wrote (tools/upgrade_script.py fails if the committed one
-# is stale). For the upgrade test (tests/pg_regress/sql/upgrade.sql) it also
-# writes a 0.1.0 install script: 0.1.0's objects only. Removed when the tests end.
-v010_script="$(pg_sharedir)/extension/clip_embed--0.1.0.sql"
-python3 tools/upgrade_script.py --install-script "$(pg_sharedir)/extension/clip_embed--0.2.0.sql" --check \
-  --v010-script "$v010_script"
+# install script pgrx wrote (run_pg_regress fails if the committed one is stale).
 bash scripts/pg_cluster.sh start regress "$REGRESS_PORT" "$CLIP_EMBED_HOME/test-models"
-trap 'rm -f "$v010_script"; bash scripts/pg_cluster.sh stop regress' EXIT
+trap 'bash scripts/pg_cluster.sh stop regress' EXIT
 # Only the cluster's owners (root, postgres) get in: any other OS user is refused.
 if runuser -u nobody -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -U postgres \
   -XAtc 'SELECT 1' postgres >/dev/null 2>&1; then
   echo "the OS user nobody entered the test cluster" >&2
   exit 1
 fi
-out="$CLIP_EMBED_HOME/regress/out"
-rm -rf "$out" && mkdir -p "$out"
-# The cluster outlives a run: recreate what the scripts use, so every run tests
-# this build's SQL definitions (a development build keeps its version number).
-runuser -u postgres -- "$PG_BINDIR/psql" -h "$CLIP_EMBED_HOME/regress/socket" -p "$REGRESS_PORT" -qX \
-  -c 'DROP DATABASE IF EXISTS contrib_regression' -c 'CREATE DATABASE contrib_regression' \
-  -c 'SET client_min_messages = warning' -c 'DROP EXTENSION IF EXISTS clip_embed CASCADE' postgres
-tests=$(sed -n 's/^test: //p' tests/pg_regress/schedule | tr '\n' ' ')
-if ! "$(pg_pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --host="$CLIP_EMBED_HOME/regress/socket" \
-  --port="$REGRESS_PORT" --user=postgres --dbname=contrib_regression --inputdir="$REPO_ROOT/tests/pg_regress" --outputdir="$out" \
-  --bindir="$PG_BINDIR" $tests; then
-  cat "$out/regression.diffs" || true
-  exit 1
-fi
+run_pg_regress "$CLIP_EMBED_HOME/regress/socket" "$REGRESS_PORT" "$CLIP_EMBED_HOME/regress/out"
 
 # tiny-random has a row per token id (the tokenizer's check); clip-shapes is trained,
 # so its image embeddings react to small pixel differences more than random weights do;
@@ -186,8 +168,7 @@ log "README.md and docs/*.md SQL examples, verbatim"
 
 log "PostgreSQL 18 (scripts/pg_major.sh builds it from Debian's source): this tree built for it, pg_regress and the README's SQL on a cluster of that major"
 pg18_config="$(bash scripts/pg_major.sh 18)"
-PGRX_PG_CONFIG_PATH="$pg18_config" cargo pgrx install --pg-config "$pg18_config" --no-default-features --features pg18 \
-  >/dev/null
+install_dev_extension "$pg18_config"
 PG_CONFIG="$pg18_config" bash tests/pg_major_regress.sh regress18 28818
 
 log "release packages (scripts/package.sh 15 and 18): dpkg -i, the SQL tests, upgrade and parity as installed, dpkg -r"

@@ -17,6 +17,9 @@ every run, so a file already present is kept (--force rewrites).
                        the same at OpenCV's largest side (CV_IO_MAX_IMAGE_WIDTH): no wrap,
                        but its 224-high resize has 235 M pixels, over max_image_pixels. 1 KB.
   png16-rgba-9400.png  9,400 x 9,400 16-bit RGBA of one colour: 707 MB of samples, 0.75 MB.
+  tiff-tile-bomb.tif   1,048,576 x 16 8-bit RGB, planar (libtiff's path), in 16,112 x 16,112
+                       Deflate tiles (198, three planes): 16.7 M pixels, but 51 GB for libtiff
+                       to inflate, every tile pointing at the same zeros. 1.1 MB.
   small.png            64 x 48 RGB gradient: a harmless image for load and thread cases.
   large.png            3,000 x 3,000 RGB gradient: 27 MB decoded, for the memory an idle
                        backend keeps. 0.1 MB.
@@ -87,6 +90,36 @@ def small_png(width=64, height=48):
         png_chunk(b"IEND", b"")
 
 
+def tile_bomb_tiff(tile=16112, width=1 << 20, height=16):
+    """Little-endian TIFF: one Deflate tile of zeros that every tile entry of the
+    three planes points at; header, data, BitsPerSample, offsets, counts, IFD."""
+    data = zlib.compress(bytes(tile * tile), 1)
+    tiles = -(-width // tile) * -(-height // tile) * 3
+    blob = bytearray(b"II*\0\0\0\0\0")
+    data_at = len(blob)
+    blob += data
+    bits_at = len(blob)
+    blob += struct.pack("<3H", 8, 8, 8)
+    offsets_at = len(blob)
+    blob += struct.pack(f"<{tiles}I", *[data_at] * tiles)
+    counts_at = len(blob)
+    blob += struct.pack(f"<{tiles}I", *[len(data)] * tiles)
+    blob += bytes(len(blob) % 2)
+    struct.pack_into("<I", blob, 4, len(blob))
+    # (tag, type, count, value): ImageWidth, ImageLength, BitsPerSample, Compression (Deflate),
+    # Photometric (RGB), SamplesPerPixel, PlanarConfiguration (separate), TileWidth, TileLength,
+    # TileOffsets, TileByteCounts.
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, bits_at), (259, 3, 1, 8), (262, 3, 1, 2),
+               (277, 3, 1, 3), (284, 3, 1, 2), (322, 4, 1, tile), (323, 4, 1, tile),
+               (324, 4, tiles, offsets_at), (325, 4, tiles, counts_at)]
+    blob += struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        blob += struct.pack("<HHIHH", tag, kind, count, value, 0) if kind == 3 and count == 1 else \
+            struct.pack("<HHII", tag, kind, count, value)
+    blob += struct.pack("<I", 0)
+    return bytes(blob)
+
+
 def large_png(side=3000):
     """side x side 8-bit RGB; each row Sub-filtered from a pixel that depends on the row."""
     def row(y):
@@ -106,6 +139,7 @@ FILES = {
     "png16-rgba-9400.png": deep_rgba_png,
     "small.png": small_png,
     "large.png": large_png,
+    "tiff-tile-bomb.tif": tile_bomb_tiff,
 }
 
 

@@ -12,7 +12,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "..", "scripts", "pg_cluster.sh")
 
 
-def start(home, nodes, model_dir, extra_conf=""):
+def connect(socket, port):
+    """An autocommit connection to one node as postgres."""
+    return psycopg.connect(host=socket, port=port, user="postgres", dbname="postgres", autocommit=True)
+
+
+def start(home, nodes, model_dir):
     """Fresh clusters for NODES [(name, port), ...], the first the coordinator,
     with citus, vector and clip_embed created on each and the workers added.
     Returns ({name: socket}, {name: autocommit connection})."""
@@ -22,11 +27,11 @@ def start(home, nodes, model_dir, extra_conf=""):
         subprocess.run(["bash", CLUSTER, "stop", name])
         shutil.rmtree(os.path.join(home, name), ignore_errors=True)
         env = dict(os.environ, PG_CLUSTER_CONF=f"shared_preload_libraries = 'citus'\n"
-                   f"citus.local_hostname = '{sockets[name]}'\nmax_worker_processes = 16\n{extra_conf}")
+                   f"citus.local_hostname = '{sockets[name]}'\nmax_worker_processes = 16\n")
         subprocess.run(["bash", CLUSTER, "start", name, str(port), model_dir], env=env, check=True)
     conns = {}
     for name, port in nodes:
-        conn = psycopg.connect(host=sockets[name], port=port, user="postgres", dbname="postgres", autocommit=True)
+        conn = connect(sockets[name], port)
         conn.execute("SET client_min_messages = warning")
         # Citus hides shard tables from other applications' catalogue queries.
         conn.execute("SET citus.show_shards_for_app_name_prefixes = '*'")

@@ -38,6 +38,8 @@ pid leaving pg_stat_activity for a terminate). Asserted:
       clip_embed.onnx_cpu_arena on than off (the default; 15.4 MB more when written); a 3,000 x 3,000 PNG's decoded
       pixels held inside a transaction (>= 15 MB) and handed back at its COMMIT, and
       < 8 MB kept by an idle backend that decoded it twice
+  16. a 1.1 MB TIFF, 1,048,576 x 16, whose 16,112^2 Deflate tiles (three planes, libtiff's
+      path) all point at the same zeros: 54000 in < 1 s, peak < 200 MB
 and over the whole run: the server never restarted (the postmaster's start time and the
 checkpointer's: pg_postmaster_start_time() alone survives a crash restart), no
 "terminated by signal" line in the server log, no .tmp- folder left in the prepared store.
@@ -531,6 +533,16 @@ def wrapping_png_sizes(ctx, check):
         check.figure(f"9,400^2 16-bit RGBA: {r}")
         check.require(r.ok or r.sqlstate == "54000", f"9,400^2 16-bit RGBA: expected 54000 or a result, got {r}")
         require_peak(check, "9,400^2 16-bit RGBA", s, r, 1500)
+
+
+@case(16, "a TIFF whose tiles dwarf the image")
+def tile_bomb_tiff(ctx, check):
+    # libtiff inflated every tile whole: 11.2 s before the refusal, on the code before the check.
+    with Session(ctx.server) as s:
+        r = s.run("SELECT clip_embed_image(%s)", (read(ctx.files["tiff-tile-bomb.tif"]),))
+        check.figure(f"1,048,576 x 16 in 16,112^2 tiles: {r}")
+        expect_error(check, "tile bomb", r, ["54000"], 1.0)
+        require_peak(check, "tile bomb", s, r, 200)
 
 
 @case(4, "concurrent first use of a ViT-B/16")

@@ -32,25 +32,20 @@ done
 # The test ends by installing this clone's dev build where the packages were:
 # a release build installed otherwise is not replaced unless asked (as scripts/env.sh's guard).
 for config in "$system_pg_config" "$pg18_config"; do
-  so="$("$config" --pkglibdir)/clip_embed.so"
-  if dev_install_would_replace_release "$so" && [ "${CLIP_EMBED_REPLACE_INSTALL:-0}" != 1 ]; then
-    echo "$so is a release build: this test would replace it with a dev build of this clone." \
-      "Rerun with CLIP_EMBED_REPLACE_INSTALL=1 to allow that." >&2
-    exit 1
-  fi
+  dev_install_allowed "$("$config" --pkglibdir)/clip_embed.so" || exit 1
 done
 
 restore() {
   local rc=$? failed=0
   set +e
-  for name in pkg15 pkg18; do PG_CONFIG="$system_pg_config" bash scripts/pg_cluster.sh stop "$name" 2>/dev/null; done
+  PG_CONFIG="$system_pg_config" bash scripts/pg_cluster.sh stop pkg15 2>/dev/null
+  PG_CONFIG="$pg18_config" bash scripts/pg_cluster.sh stop pkg18 2>/dev/null
   dpkg -r postgresql-15-clip-embed postgresql-18-clip-embed clip-embed-test-postgresql-18 >/dev/null 2>&1
   # What the package's removal took: set-up's ONNX Runtime and models, the dev builds.
   bash scripts/setup.sh >/dev/null 2>&1 || failed=1
   install_dev_extension >/dev/null 2>&1 || failed=1
   bash scripts/pg_major.sh 18 >/dev/null 2>&1 || failed=1
-  PGRX_PG_CONFIG_PATH="$pg18_config" cargo pgrx install --pg-config "$pg18_config" --no-default-features \
-    --features pg18 >/dev/null 2>&1 || failed=1
+  install_dev_extension "$pg18_config" >/dev/null 2>&1 || failed=1
   if [ "$failed" = 1 ]; then
     echo "test_packages: putting back the dev builds, ONNX Runtime and models failed: rerun bash scripts/test.sh" >&2
     exit 1

@@ -96,6 +96,9 @@ CREATE TABLE shadowed (id int PRIMARY KEY, data bytea, emb vector(512));
 INSERT INTO shadowed SELECT row_number() OVER (ORDER BY name), data FROM regress_images ORDER BY name LIMIT 2;
 UPDATE shadowed SET emb = clip_embed_image(data)::vector WHERE id = 2;
 SET search_path = regress_shadow, public;
+-- The two SHOWs below catch a session-wide leak (a set_config(..., false) in the
+-- procedure, a function without its SET clause); the restore inside a
+-- transaction block is what the third one, after BEGIN, tests.
 CALL clip_embed_backfill('shadowed', 'data', 'emb');
 SHOW search_path;
 SELECT models, sampled_rows FROM clip_column_models('shadowed', 'data', 'emb');

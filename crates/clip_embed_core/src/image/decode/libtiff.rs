@@ -155,6 +155,7 @@ fn read_open(
         TIFFGetField(tif, TIFFTAG_ORIENTATION, &mut orientation as *mut u16);
     }
     check_pixels(width, height, limits)?;
+    check_chunk_bytes(tif, width, height, limits)?;
     check_jpeg_work(tif, bytes, limits, cancel)?;
     let mut message = [0u8; 1024];
     // SAFETY: TIFFRGBAImageOK writes at most 1024 bytes, NUL-terminated, into `message`.
@@ -180,6 +181,30 @@ fn read_open(
     Ok((image, orientation))
 }
 
+/// Whether the file is tiled, its strips' or tiles' count (every plane's) and
+/// the decompressed size of one.
+fn chunks(tif: *mut Tiff) -> (bool, u32, u64) {
+    // SAFETY: `tif` is open; these read its directory only.
+    unsafe {
+        if TIFFIsTiled(tif) != 0 {
+            (true, TIFFNumberOfTiles(tif), TIFFTileSize64(tif))
+        } else {
+            (false, TIFFNumberOfStrips(tif), TIFFStripSize64(tif))
+        }
+    }
+}
+
+/// libtiff decompresses every strip or tile whole, however little of it the
+/// image covers: tiles of 16,112 x 16,112 on a 1,048,576 x 16 image (16.7 M
+/// pixels, inside the limits), all pointing at the same 1.1 MB of Deflate data,
+/// made libtiff inflate 51 GB (10.4 s of CPU until a cancel). Their total is
+/// held to the decoding budget, as every decoder's buffers are.
+fn check_chunk_bytes(tif: *mut Tiff, width: u32, height: u32, limits: &ImageLimits) -> Result<()> {
+    let (_, count, chunk_size) = chunks(tif);
+    let total = u64::from(count).saturating_mul(chunk_size);
+    check_decode_bytes(width, height, "decompressed strips or tiles", total, limits)
+}
+
 /// A JPEG-compressed TIFF (compression 7) is one JPEG datastream per strip or
 /// tile, which libtiff hands to libjpeg: a progressive or arithmetic-coded
 /// strip is as much a scan bomb as a JPEG file (libtiff's own limit is 100 scans
@@ -196,14 +221,7 @@ fn check_jpeg_work(tif: *mut Tiff, bytes: &[u8], limits: &ImageLimits, cancel: O
     if compression != COMPRESSION_JPEG {
         return Ok(());
     }
-    // SAFETY: `tif` is open; these read its directory only.
-    let (tiled, count, chunk_size) = unsafe {
-        if TIFFIsTiled(tif) != 0 {
-            (true, TIFFNumberOfTiles(tif), TIFFTileSize64(tif))
-        } else {
-            (false, TIFFNumberOfStrips(tif), TIFFStripSize64(tif))
-        }
-    };
+    let (tiled, count, chunk_size) = chunks(tif);
     let (offsets_tag, counts_tag) = if tiled {
         (TIFFTAG_TILEOFFSETS, TIFFTAG_TILEBYTECOUNTS)
     } else {
