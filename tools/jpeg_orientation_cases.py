@@ -155,7 +155,7 @@ def main():
     if entries is None:
         return
     upright = cv2.cvtColor(cv2.imdecode(np.frombuffer(picture(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    for name, e in ((n, e["expected"]) for n, e in zip((c[0] for c in cases()), entries)):
+    for name, e in ((entry["name"], entry["expected"]) for entry in entries):
         rgb = np.frombuffer(bytes.fromhex(e["rgb"]), np.uint8).reshape(e["height"], e["width"], 3)
         turned = next((f"orientation {o}" for o, t in ORIENTED.items() if t(upright).shape == rgb.shape
                        and (t(upright) == rgb).all()), "?")

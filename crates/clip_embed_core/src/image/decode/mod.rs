@@ -274,10 +274,12 @@ fn decode_polled(
     let size = usize::try_from(output).map_err(|_| Error::LimitExceeded("decoded image too large".into()))?;
     let mut buffer = vec![0u8; size];
     decoder.read_image(&mut buffer).map_err(|e| corrupt(format, e))?;
-    if format == ImageFormat::Tiff && tiff_tag(bytes, 338) != Some(2) {
-        make_alpha_opaque(&mut buffer, color);
-    }
-    let rgb = to_rgb_in_place(buffer, width, height, color, format == ImageFormat::Tiff)?;
+    let rules = if format == ImageFormat::Tiff {
+        LibtiffRules { round_16_bit: true, premultiply: tiff_tag(bytes, 338) == Some(2) }
+    } else {
+        LibtiffRules::NONE
+    };
+    let rgb = to_rgb_in_place(buffer, width, height, color, rules)?;
     Ok((rgb, orientation))
 }
 
@@ -364,11 +366,36 @@ fn corrupt(format: ImageFormat, e: image::ImageError) -> Error {
     }
 }
 
+/// What libtiff's RGBA interface, which OpenCV reads TIFFs with, does to
+/// samples that other formats' readers do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LibtiffRules {
+    /// 16-bit samples rounded to 8 bits (`round_16_to_8_like_libtiff`), not cut.
+    round_16_bit: bool,
+    /// Colour premultiplied by alpha: only where ExtraSamples says the alpha is
+    /// unassociated (2). Associated alpha (1) is already in the colour, and
+    /// unspecified (0, or no tag) libtiff takes as associated or ignores; OpenCV
+    /// then drops the alpha. Premultiplying those too was off by up to 252 of
+    /// 255 from OpenCV in 15 files of tests/data/tiff_cases.json.
+    premultiply: bool,
+}
+
+impl LibtiffRules {
+    /// Every format but TIFF.
+    const NONE: LibtiffRules = LibtiffRules { round_16_bit: false, premultiply: false };
+}
+
 /// The decoder's output in `color`'s layout (native-endian samples) turned
 /// into 8-bit RGB the way OpenCV's `IMREAD_COLOR` makes it, in the same
 /// buffer: narrower layouts are expanded from the last pixel back, wider ones
 /// compacted from the first pixel on, so no second full-size copy is made.
-fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, tiff: bool) -> Result<RgbImage> {
+fn to_rgb_in_place(
+    mut buf: Vec<u8>,
+    width: u32,
+    height: u32,
+    color: ColorType,
+    rules: LibtiffRules,
+) -> Result<RgbImage> {
     let n = width as usize * height as usize;
     let bpp = usize::from(color.bytes_per_pixel());
     if buf.len() != n * bpp {
@@ -378,10 +405,10 @@ fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, 
         )));
     }
     // RGB of pixel `i`, read from `b` (its `bpp` bytes at `i * bpp`).
-    let convert: fn(&[u8], bool) -> [u8; 3] = match color {
+    let convert: fn(&[u8], LibtiffRules) -> [u8; 3] = match color {
         ColorType::Rgb8 => return RgbImage::from_raw(width, height, buf).ok_or_else(wrong_size),
-        ColorType::Rgba8 => |p, tiff| {
-            if tiff {
+        ColorType::Rgba8 => |p, rules| {
+            if rules.premultiply {
                 premultiply_like_libtiff([p[0], p[1], p[2]], p[3])
             } else {
                 [p[0], p[1], p[2]]
@@ -389,17 +416,17 @@ fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, 
         },
         ColorType::L8 | ColorType::La8 => |p, _| [p[0]; 3],
         ColorType::L16 | ColorType::La16 => |p, _| [high_byte(u16_at(p, 0)); 3],
-        ColorType::Rgb16 => |p, tiff| {
+        ColorType::Rgb16 => |p, rules| {
             let rgb = [u16_at(p, 0), u16_at(p, 1), u16_at(p, 2)];
-            rgb.map(if tiff { round_16_to_8_like_libtiff } else { high_byte })
+            rgb.map(if rules.round_16_bit { round_16_to_8_like_libtiff } else { high_byte })
         },
-        ColorType::Rgba16 => |p, tiff| {
+        ColorType::Rgba16 => |p, rules| {
             let rgba = [u16_at(p, 0), u16_at(p, 1), u16_at(p, 2), u16_at(p, 3)];
-            if tiff {
-                let [r, g, b, a] = rgba.map(round_16_to_8_like_libtiff);
+            let [r, g, b, a] = rgba.map(if rules.round_16_bit { round_16_to_8_like_libtiff } else { high_byte });
+            if rules.premultiply {
                 premultiply_like_libtiff([r, g, b], a)
             } else {
-                [rgba[0], rgba[1], rgba[2]].map(high_byte)
+                [r, g, b]
             }
         },
         // 32-bit float TIFFs: the `image` crate's own conversion, alpha dropped.
@@ -410,36 +437,19 @@ fn to_rgb_in_place(mut buf: Vec<u8>, width: u32, height: u32, color: ColorType, 
         // Expand from the back: pixel i's bytes (bpp*i..) lie below 3i, where it lands.
         buf.resize(3 * n, 0);
         for i in (0..n).rev() {
-            let rgb = convert(&buf[bpp * i..bpp * i + bpp], tiff);
+            let rgb = convert(&buf[bpp * i..bpp * i + bpp], rules);
             buf[3 * i..3 * i + 3].copy_from_slice(&rgb);
         }
     } else {
         // Compact from the front: pixel i lands on 3i..3i+3, at or below bpp*(i+1).
         for i in 0..n {
-            let rgb = convert(&buf[bpp * i..bpp * i + bpp], tiff);
+            let rgb = convert(&buf[bpp * i..bpp * i + bpp], rules);
             buf[3 * i..3 * i + 3].copy_from_slice(&rgb);
         }
         buf.truncate(3 * n);
         buf.shrink_to_fit();
     }
     RgbImage::from_raw(width, height, buf).ok_or_else(wrong_size)
-}
-
-/// libtiff's RGBA interface premultiplies colour by alpha only where
-/// ExtraSamples says the alpha is unassociated (2); associated alpha (1) is
-/// already in the colour, and unspecified (0, or no tag) libtiff takes as
-/// associated or ignores. OpenCV then drops the alpha. So for those the alpha
-/// samples are made opaque, and [`to_rgb_in_place`]'s premultiply leaves the
-/// colour as it is: (c * 255 + 127) / 255 = c, and 65535 rounds to 255. Before
-/// this, an RGBA TIFF (8- or 16-bit) with associated or undeclared alpha was
-/// premultiplied, off by up to 252 of 255 from OpenCV: 15 files of
-/// tests/data/tiff_cases.json.
-fn make_alpha_opaque(buf: &mut [u8], color: ColorType) {
-    match color {
-        ColorType::Rgba8 => buf.chunks_exact_mut(4).for_each(|p| p[3] = u8::MAX),
-        ColorType::Rgba16 => buf.chunks_exact_mut(8).for_each(|p| p[6..8].copy_from_slice(&u16::MAX.to_ne_bytes())),
-        _ => {}
-    }
 }
 
 /// Sample `i` of a native-endian 16-bit pixel.
@@ -507,12 +517,12 @@ mod tests {
 
     /// The conversion this module made before it worked in place: `DynamicImage`
     /// in, a second buffer out. The oracle for [`to_rgb_in_place`].
-    fn to_rgb_by_copy(image: DynamicImage, tiff: bool) -> RgbImage {
+    fn to_rgb_by_copy(image: DynamicImage, rules: LibtiffRules) -> RgbImage {
         let (width, height) = (image.width(), image.height());
         let rgb = |pixels: Vec<u8>| RgbImage::from_raw(width, height, pixels).unwrap();
         match image {
             DynamicImage::ImageRgb8(img) => img,
-            DynamicImage::ImageRgba8(img) if tiff => {
+            DynamicImage::ImageRgba8(img) if rules.premultiply => {
                 rgb(img.pixels().flat_map(|p| premultiply_like_libtiff([p[0], p[1], p[2]], p[3])).collect())
             }
             DynamicImage::ImageRgba8(img) => rgb(img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect()),
@@ -520,15 +530,19 @@ mod tests {
             DynamicImage::ImageLumaA8(img) => rgb(img.pixels().flat_map(|p| [p[0]; 3]).collect()),
             DynamicImage::ImageLuma16(img) => rgb(img.into_raw().into_iter().flat_map(|v| [high_byte(v); 3]).collect()),
             DynamicImage::ImageLumaA16(img) => rgb(img.pixels().flat_map(|p| [high_byte(p[0]); 3]).collect()),
-            DynamicImage::ImageRgb16(img) if tiff => {
+            DynamicImage::ImageRgb16(img) if rules.round_16_bit => {
                 rgb(img.into_raw().into_iter().map(round_16_to_8_like_libtiff).collect())
             }
             DynamicImage::ImageRgb16(img) => rgb(img.into_raw().into_iter().map(high_byte).collect()),
-            DynamicImage::ImageRgba16(img) if tiff => rgb(img
+            DynamicImage::ImageRgba16(img) if rules.round_16_bit => rgb(img
                 .pixels()
                 .flat_map(|p| {
                     let [r, g, b, a] = p.0.map(round_16_to_8_like_libtiff);
-                    premultiply_like_libtiff([r, g, b], a)
+                    if rules.premultiply {
+                        premultiply_like_libtiff([r, g, b], a)
+                    } else {
+                        [r, g, b]
+                    }
                 })
                 .collect()),
             DynamicImage::ImageRgba16(img) => {
@@ -590,7 +604,8 @@ mod tests {
             ColorType::Rgb32F,
             ColorType::Rgba32F,
         ] {
-            for tiff in [false, true] {
+            let tiff = |premultiply| LibtiffRules { round_16_bit: true, premultiply };
+            for rules in [LibtiffRules::NONE, tiff(false), tiff(true)] {
                 let n = (width * height) as usize * usize::from(color.bytes_per_pixel());
                 let bytes: Vec<u8> = if matches!(color, ColorType::Rgb32F | ColorType::Rgba32F) {
                     // Floats around [0, 1], some out of range, and a NaN.
@@ -615,9 +630,9 @@ mod tests {
                     ColorType::Rgb32F => DynamicImage::ImageRgb32F(typed(width, height, &bytes)),
                     _ => DynamicImage::ImageRgba32F(typed(width, height, &bytes)),
                 };
-                let expected = to_rgb_by_copy(image, tiff);
-                let ours = to_rgb_in_place(bytes, width, height, color, tiff).unwrap();
-                assert_eq!(ours, expected, "{color:?} tiff={tiff}");
+                let expected = to_rgb_by_copy(image, rules);
+                let ours = to_rgb_in_place(bytes, width, height, color, rules).unwrap();
+                assert_eq!(ours, expected, "{color:?} {rules:?}");
             }
         }
     }
